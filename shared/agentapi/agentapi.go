@@ -1,0 +1,100 @@
+// Package agentapi is the control channel between the CLI plugin and the volume plugin (the
+// agent): extra endpoints served on the volume plugin's own socket, beside the volume API.
+package agentapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+)
+
+// SocketName is the plugin's socket, as config.json declares it.
+const SocketName = "swarmbackup.sock"
+
+// The engine bind-mounts a managed plugin's socket directory from here on the host, whatever
+// the engine's exec-root.
+const hostPluginDir = "/run/docker/plugins"
+
+// Endpoints served beside the volume API.
+const (
+	VersionPath = "/SwarmBackup.Version"
+)
+
+// VersionResponse answers VersionPath.
+type VersionResponse struct {
+	Version string
+}
+
+// ErrorResponse is how the plugin protocol carries an error.
+type ErrorResponse struct {
+	Err string
+}
+
+// SocketPath is where the host sees the socket of the managed plugin with this ID.
+func SocketPath(pluginID string) string {
+	return filepath.Join(hostPluginDir, pluginID, SocketName)
+}
+
+// Client calls the agent over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the agent listening on socket.
+func NewClient(socket string) *Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// Version asks the agent which version it runs.
+func (c *Client) Version(ctx context.Context) (VersionResponse, error) {
+	var resp VersionResponse
+	err := c.call(ctx, VersionPath, struct{}{}, &resp)
+	return resp, err
+}
+
+func (c *Client) call(ctx context.Context, path string, req, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://plugin"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/vnd.docker.plugins.v1.2+json")
+	hresp, err := c.http.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("reach the swarmbackup plugin at %s: %w", c.socket, err)
+	}
+	defer hresp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(hresp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read the swarmbackup plugin's answer: %w", err)
+	}
+	if hresp.StatusCode != http.StatusOK {
+		var e ErrorResponse
+		if json.Unmarshal(b, &e) == nil && e.Err != "" {
+			return fmt.Errorf("swarmbackup plugin: %s", e.Err)
+		}
+		return fmt.Errorf("swarmbackup plugin answered %s", hresp.Status)
+	}
+	if err := json.Unmarshal(b, resp); err != nil {
+		return fmt.Errorf("decode the swarmbackup plugin's answer: %w", err)
+	}
+	return nil
+}

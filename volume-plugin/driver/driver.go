@@ -1,0 +1,272 @@
+// Package driver implements the Docker volume driver API for swarmbackup volumes: plain local
+// directories whose state survives plugin and engine restarts and plugin upgrades.
+//
+// Data lives under a host directory mounted into the plugin (dataDir), so that removing and
+// re-creating the plugin keeps it. A volume becomes visible to the engine by bind-mounting its
+// data directory into the plugin's propagated mount (mountDir) while at least one mount ID holds it.
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/docker/go-plugins-helpers/volume"
+
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+)
+
+// Driver serves swarmbackup volumes. It is safe for concurrent use.
+type Driver struct {
+	dataDir  string // persistent: state file and each volume's data
+	mountDir string // the plugin's propagated mount: what the engine sees
+	log      *slog.Logger
+
+	mu    sync.Mutex
+	state *state
+}
+
+// New loads the persisted state from dataDir and re-establishes the mounts that were held
+// when the plugin stopped, so that running containers and later unmounts find them.
+func New(dataDir, mountDir string, log *slog.Logger) (*Driver, error) {
+	for _, dir := range []string{filepath.Join(dataDir, "volumes"), mountDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", dir, err)
+		}
+	}
+	st, err := loadState(filepath.Join(dataDir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{dataDir: dataDir, mountDir: mountDir, log: log, state: st}
+	for name, v := range st.Volumes {
+		if len(v.Mounts) == 0 {
+			continue
+		}
+		if err := d.ensureMounted(name); err != nil {
+			// Not fatal: the volume API must come up; the next Mount retries.
+			log.Error("re-establish mount", "volume", name, "err", err)
+		}
+	}
+	return d, nil
+}
+
+func (d *Driver) statePath() string             { return filepath.Join(d.dataDir, "state.json") }
+func (d *Driver) volumeDir(name string) string  { return filepath.Join(d.dataDir, "volumes", name) }
+func (d *Driver) dataPath(name string) string   { return filepath.Join(d.volumeDir(name), "data") }
+func (d *Driver) mountpoint(name string) string { return filepath.Join(d.mountDir, name) }
+
+// DataPath is where a volume's files live inside the plugin, whether mounted or not.
+func (d *Driver) DataPath(name string) string { return d.dataPath(name) }
+
+func (d *Driver) save() error {
+	if err := d.state.save(d.statePath()); err != nil {
+		return fmt.Errorf("persist volume state: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) lookup(name string) (*volumeState, error) {
+	v, ok := d.state.Volumes[name]
+	if !ok {
+		return nil, fmt.Errorf("no such volume: %s", name)
+	}
+	return v, nil
+}
+
+// Create makes an empty volume. Creating an existing volume with the same options succeeds,
+// since the engine repeats Create for every task that names the volume.
+func (d *Driver) Create(r *volume.CreateRequest) error {
+	if !volumeopts.ValidVolumeName(r.Name) {
+		return fmt.Errorf("invalid volume name %q: use letters, digits, '_', '.' and '-'", r.Name)
+	}
+	if _, err := volumeopts.Parse(r.Options); err != nil {
+		return fmt.Errorf("create volume %s: %w", r.Name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.state.Volumes[r.Name]; ok {
+		if !sameOptions(v.Options, r.Options) {
+			return fmt.Errorf("create volume %s: it exists already with other driver options", r.Name)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(d.dataPath(r.Name), 0o755); err != nil {
+		return fmt.Errorf("create volume %s: %w", r.Name, err)
+	}
+	d.state.Volumes[r.Name] = &volumeState{CreatedAt: time.Now().UTC(), Options: r.Options}
+	if err := d.save(); err != nil {
+		delete(d.state.Volumes, r.Name)
+		return err
+	}
+	d.log.Info("volume created", "volume", r.Name)
+	return nil
+}
+
+func sameOptions(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Remove deletes a volume and its data. The engine calls it only for volumes no container
+// uses; a volume this driver still sees mounted is refused all the same.
+func (d *Driver) Remove(r *volume.RemoveRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.lookup(r.Name)
+	if err != nil {
+		return err
+	}
+	if len(v.Mounts) > 0 {
+		return fmt.Errorf("remove volume %s: it is mounted by %d container(s)", r.Name, len(v.Mounts))
+	}
+	if err := unmountIfMounted(d.mountpoint(r.Name)); err != nil {
+		return fmt.Errorf("remove volume %s: %w", r.Name, err)
+	}
+	_ = os.Remove(d.mountpoint(r.Name))
+	delete(d.state.Volumes, r.Name)
+	if err := d.save(); err != nil {
+		d.state.Volumes[r.Name] = v
+		return err
+	}
+	// The record is gone first: a crash here leaves only unreferenced files, never a
+	// volume whose data is half deleted.
+	if err := os.RemoveAll(d.volumeDir(r.Name)); err != nil {
+		d.log.Error("remove volume data", "volume", r.Name, "err", err)
+	}
+	d.log.Info("volume removed", "volume", r.Name)
+	return nil
+}
+
+// Get returns the volume, or the engine's expected not-found error.
+func (d *Driver) Get(r *volume.GetRequest) (*volume.GetResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.lookup(r.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &volume.GetResponse{Volume: d.describe(r.Name, v)}, nil
+}
+
+// List returns every volume, sorted by name.
+func (d *Driver) List() (*volume.ListResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.state.Volumes))
+	for name := range d.state.Volumes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	resp := &volume.ListResponse{Volumes: make([]*volume.Volume, 0, len(names))}
+	for _, name := range names {
+		resp.Volumes = append(resp.Volumes, d.describe(name, d.state.Volumes[name]))
+	}
+	return resp, nil
+}
+
+// describe is what `docker volume inspect` shows; the engine lists the options itself.
+func (d *Driver) describe(name string, v *volumeState) *volume.Volume {
+	return &volume.Volume{
+		Name:       name,
+		Mountpoint: d.mountpoint(name),
+		CreatedAt:  v.CreatedAt.Format(time.RFC3339),
+		Status:     map[string]any{"mounts": len(v.Mounts)},
+	}
+}
+
+// Path returns the stable mountpoint; the engine would otherwise show the plugin's rootfs.
+func (d *Driver) Path(r *volume.PathRequest) (*volume.PathResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.lookup(r.Name); err != nil {
+		return nil, err
+	}
+	return &volume.PathResponse{Mountpoint: d.mountpoint(r.Name)}, nil
+}
+
+// Mount makes the volume visible to the engine and records the mount ID.
+func (d *Driver) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.lookup(r.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.ensureMounted(r.Name); err != nil {
+		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
+	}
+	if !slices.Contains(v.Mounts, r.ID) {
+		v.Mounts = append(v.Mounts, r.ID)
+		if err := d.save(); err != nil {
+			v.Mounts = v.Mounts[:len(v.Mounts)-1]
+			return nil, err
+		}
+	}
+	d.log.Debug("volume mounted", "volume", r.Name, "id", r.ID, "mounts", len(v.Mounts))
+	return &volume.MountResponse{Mountpoint: d.mountpoint(r.Name)}, nil
+}
+
+// Unmount releases one mount ID; the last one takes the volume out of the engine's sight.
+func (d *Driver) Unmount(r *volume.UnmountRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.lookup(r.Name)
+	if err != nil {
+		return err
+	}
+	i := slices.Index(v.Mounts, r.ID)
+	if i < 0 {
+		// The engine may repeat an unmount after a restart; that is not an error.
+		return nil
+	}
+	v.Mounts = slices.Delete(v.Mounts, i, i+1)
+	if len(v.Mounts) == 0 {
+		if err := unmountIfMounted(d.mountpoint(r.Name)); err != nil {
+			v.Mounts = append(v.Mounts, r.ID)
+			return fmt.Errorf("unmount volume %s: %w", r.Name, err)
+		}
+	}
+	if err := d.save(); err != nil {
+		return err
+	}
+	d.log.Debug("volume unmounted", "volume", r.Name, "id", r.ID, "mounts", len(v.Mounts))
+	return nil
+}
+
+// Capabilities: each node holds its own copy of a volume.
+func (d *Driver) Capabilities() *volume.CapabilitiesResponse {
+	return &volume.CapabilitiesResponse{Capabilities: volume.Capability{Scope: "local"}}
+}
+
+func (d *Driver) ensureMounted(name string) error {
+	mp := d.mountpoint(name)
+	if err := os.MkdirAll(mp, 0o755); err != nil {
+		return err
+	}
+	mounted, err := isMountpoint(mp)
+	if err != nil {
+		return err
+	}
+	if mounted {
+		return nil
+	}
+	src := d.dataPath(name)
+	if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("its data directory %s is missing", src)
+	}
+	return bindMount(src, mp)
+}

@@ -1,0 +1,83 @@
+// Command swarmbackup-volume-plugin is the managed Docker plugin `swarmbackup`: the volume
+// driver and the agent of swarmbackup on each node.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/docker/go-plugins-helpers/sdk"
+	"github.com/docker/go-plugins-helpers/volume"
+
+	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/driver"
+)
+
+// Paths inside the plugin's rootfs, as config.json declares them.
+const (
+	dataDir   = "/data"
+	mountDir  = "/mnt/volumes"
+	socketDir = "/run/docker/plugins"
+)
+
+func main() {
+	log := newLogger(os.Getenv("SWARMBACKUP_LOG_LEVEL"))
+	if err := run(log); err != nil {
+		log.Error("plugin stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	d, err := driver.New(dataDir, mountDir, log)
+	if err != nil {
+		return err
+	}
+	h := volume.NewHandler(d)
+	h.HandleFunc(agentapi.VersionPath, func(w http.ResponseWriter, _ *http.Request) {
+		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
+	})
+
+	sock := filepath.Join(socketDir, agentapi.SocketName)
+	if err := os.MkdirAll(socketDir, 0o755); err != nil {
+		return err
+	}
+	_ = os.Remove(sock) // a stale socket from a killed predecessor
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	log.Info("swarmbackup plugin serving", "version", buildinfo.String(), "socket", sock)
+
+	errc := make(chan error, 1)
+	go func() { errc <- h.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Every state change is written atomically, so stopping between requests loses nothing.
+	l.Close()
+	log.Info("swarmbackup plugin stopped")
+	return nil
+}
