@@ -86,8 +86,9 @@ func (d *Driver) Create(r *volume.CreateRequest) error {
 	if !volumeopts.ValidVolumeName(r.Name) {
 		return fmt.Errorf("invalid volume name %q: use letters, digits, '_', '.' and '-'", r.Name)
 	}
+	// The engine prefixes the volume's name to whatever this returns.
 	if _, err := volumeopts.Parse(r.Options); err != nil {
-		return fmt.Errorf("create volume %s: %w", r.Name, err)
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
