@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,5 +35,29 @@ func TestWriteFileIntoMissingDirectoryFails(t *testing.T) {
 	err := WriteFile(filepath.Join(t.TempDir(), "missing", "f"), []byte("x"), 0o600)
 	if err == nil {
 		t.Fatal("no error")
+	}
+}
+
+func TestCreateSucceedsOnceAmongConcurrentWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { errs <- Create(path, []byte("x"), 0o600) }()
+	}
+	ok := 0
+	for range 8 {
+		err := <-errs
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, fs.ErrExist) {
+			t.Errorf("create: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d creates succeeded", ok)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("%d entries left, want the file alone", len(entries))
 	}
 }

@@ -1,0 +1,178 @@
+package repository
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/crypto/scrypt"
+)
+
+// masterKey encrypts everything in the repository and keys the content hash. It is created
+// once, at init, and stored only wrapped by a password-derived key (keyFile).
+type masterKey struct {
+	Encrypt []byte `json:"encrypt"` // AES-256-GCM
+	Hash    []byte `json:"hash"`    // keyed BLAKE3 for blob IDs
+	RepoID  ID     `json:"repo"`    // the repository this key belongs to
+}
+
+func newMasterKey() masterKey {
+	k := masterKey{Encrypt: make([]byte, 32), Hash: make([]byte, 32)}
+	if _, err := rand.Read(k.Encrypt); err != nil {
+		panic(err)
+	}
+	if _, err := rand.Read(k.Hash); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func (k masterKey) valid() bool { return len(k.Encrypt) == 32 && len(k.Hash) == 32 }
+
+// keyFile is stored under keys/: the master key sealed with a key derived from the password.
+type keyFile struct {
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	KDF     string    `json:"kdf"`
+	N       int       `json:"n"`
+	R       int       `json:"r"`
+	P       int       `json:"p"`
+	Salt    []byte    `json:"salt"`
+	Sealed  []byte    `json:"sealed"`
+}
+
+// scrypt cost: about 0.1 s and 32 MiB, once per open.
+const (
+	scryptN = 1 << 15
+	scryptR = 8
+	scryptP = 1
+)
+
+// ErrWrongPassword is returned when no key file opens with the password.
+var ErrWrongPassword = errors.New("wrong repository password")
+
+func sealMasterKey(mk masterKey, password string) ([]byte, error) {
+	kf := keyFile{Version: 1, Created: time.Now().UTC(), KDF: "scrypt", N: scryptN, R: scryptR, P: scryptP, Salt: make([]byte, 32)}
+	if _, err := rand.Read(kf.Salt); err != nil {
+		return nil, err
+	}
+	c, err := kf.cipher(password)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := json.Marshal(mk)
+	if err != nil {
+		return nil, err
+	}
+	kf.Sealed = c.seal(nil, plain, []byte("swarmbackup key"))
+	return json.Marshal(kf)
+}
+
+func (kf keyFile) cipher(password string) (*crypter, error) {
+	if kf.KDF != "scrypt" {
+		return nil, fmt.Errorf("key file uses KDF %q; this version knows scrypt", kf.KDF)
+	}
+	if kf.N < 2 || kf.N > 1<<22 || kf.R < 1 || kf.R > 64 || kf.P < 1 || kf.P > 16 || len(kf.Salt) < 16 {
+		return nil, errors.New("key file has implausible KDF parameters")
+	}
+	kek, err := scrypt.Key([]byte(password), kf.Salt, kf.N, kf.R, kf.P, 32)
+	if err != nil {
+		return nil, err
+	}
+	return newCrypter(kek)
+}
+
+// openKeyFile decodes a key file and unseals the master key with password.
+func openKeyFile(data []byte, password string) (masterKey, error) {
+	var kf keyFile
+	if err := json.Unmarshal(data, &kf); err != nil {
+		return masterKey{}, fmt.Errorf("key file is damaged: %w", err)
+	}
+	if kf.Version != 1 {
+		return masterKey{}, fmt.Errorf("key file version %d is not supported", kf.Version)
+	}
+	c, err := kf.cipher(password)
+	if err != nil {
+		return masterKey{}, err
+	}
+	plain, err := c.open(nil, kf.Sealed, []byte("swarmbackup key"))
+	if err != nil {
+		return masterKey{}, ErrWrongPassword
+	}
+	var mk masterKey
+	if err := json.Unmarshal(plain, &mk); err != nil || !mk.valid() {
+		return masterKey{}, errors.New("key file holds a damaged master key")
+	}
+	return mk, nil
+}
+
+// crypter seals with AES-256-GCM: a random 12-byte nonce, then ciphertext and tag.
+type crypter struct {
+	aead cipher.AEAD
+}
+
+// sealOverhead is what sealing adds to a plaintext.
+const sealOverhead = 12 + 16
+
+func newCrypter(key []byte) (*crypter, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &crypter{aead: aead}, nil
+}
+
+// seal appends nonce || ciphertext || tag to dst. aad binds the ciphertext to its name.
+func (c *crypter) seal(dst, plaintext, aad []byte) []byte {
+	nonce := make([]byte, c.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err)
+	}
+	dst = append(dst, nonce...)
+	return c.aead.Seal(dst, nonce, plaintext, aad)
+}
+
+var errAuth = errors.New("authentication failed: the data was changed or damaged")
+
+func (c *crypter) open(dst, sealed, aad []byte) ([]byte, error) {
+	ns := c.aead.NonceSize()
+	if len(sealed) < ns+c.aead.Overhead() {
+		return nil, errAuth
+	}
+	out, err := c.aead.Open(dst, sealed[:ns], sealed[ns:], aad)
+	if err != nil {
+		return nil, errAuth
+	}
+	return out, nil
+}
+
+// hasher computes blob IDs: keyed BLAKE3, so that IDs say nothing outside this repository.
+type hasher struct {
+	key []byte
+}
+
+func (h hasher) sum(data []byte) ID {
+	hh, err := blake3.NewKeyed(h.key)
+	if err != nil {
+		panic(err) // the key length is checked when the master key is opened
+	}
+	_, _ = hh.Write(data)
+	var id ID
+	hh.Sum(id[:0])
+	return id
+}
+
+// contentID names packs and other whole objects by their stored bytes, so that anyone can
+// check an object's integrity without the key and the name reveals nothing about content.
+func contentID(data []byte) ID {
+	return ID(blake3.Sum256(data))
+}

@@ -1,0 +1,142 @@
+package repository
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+)
+
+// FileKind is a directory of sealed records (as opposed to blobs in packs).
+type FileKind string
+
+const (
+	SnapshotFile FileKind = "snapshots"
+	IndexFile    FileKind = "index"
+	LockFile     FileKind = "locks"
+)
+
+func fileName(kind FileKind, id ID) string { return string(kind) + "/" + id.String() }
+
+// SaveFile stores v as JSON, compressed and sealed; its ID is the hash of the stored bytes.
+func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return ID{}, err
+	}
+	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
+	id := contentID(stored)
+	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
+		return ID{}, fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
+	}
+	return id, nil
+}
+
+// LoadFile reads a record into v; damage is reported as ErrCorrupt.
+func (r *Repository) LoadFile(ctx context.Context, kind FileKind, id ID, v any) error {
+	stored, err := r.be.Get(ctx, fileName(kind, id))
+	if err != nil {
+		return fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
+	}
+	plain, err := r.openFile(kind, stored)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", kind, id.Short(), err)
+	}
+	if err := json.Unmarshal(plain, v); err != nil {
+		return fmt.Errorf("%s %s: %w: %v", kind, id.Short(), ErrCorrupt, err)
+	}
+	return nil
+}
+
+func (r *Repository) openFile(kind FileKind, stored []byte) ([]byte, error) {
+	compressed, err := r.crypt.open(nil, stored, []byte(kind))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	plain, err := r.dec.DecodeAll(compressed, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+	}
+	return plain, nil
+}
+
+// ListFiles calls fn with the ID of every record of a kind.
+func (r *Repository) ListFiles(ctx context.Context, kind FileKind, fn func(ID) error) error {
+	return r.be.List(ctx, string(kind)+"/", func(name string, _ int64) error {
+		id, err := ParseID(name[len(kind)+1:])
+		if err != nil {
+			return nil // not ours
+		}
+		return fn(id)
+	})
+}
+
+// DeleteFile removes a record.
+func (r *Repository) DeleteFile(ctx context.Context, kind FileKind, id ID) error {
+	return r.be.Delete(ctx, fileName(kind, id))
+}
+
+// IndexProblems lists the index files that could not be read when the repository was opened.
+func (r *Repository) IndexProblems() []error { return r.indexProblems }
+
+// loadIndex reads every index file, in parallel, into memory.
+func (r *Repository) loadIndex(ctx context.Context) error {
+	var ids []ID
+	if err := r.ListFiles(ctx, IndexFile, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
+		return fmt.Errorf("list index: %w", err)
+	}
+	files := make([]*indexFile, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			stored, err := r.be.Get(ctx, fileName(IndexFile, id))
+			if errors.Is(err, storage.ErrNotFound) {
+				return // removed by a concurrent prune after it wrote its replacement
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("read index %s: %w", id.Short(), err)
+				return
+			}
+			plain, err := r.openFile(IndexFile, stored)
+			if err != nil {
+				errs[i] = fmt.Errorf("index %s: %w", id.Short(), err)
+				return
+			}
+			files[i], errs[i] = decodeIndexFile(plain)
+		}()
+	}
+	wg.Wait()
+	// A damaged index file must not lock the operator out of everything else: its packs
+	// stay unknown, verify reports it, and the rest of the repository keeps working.
+	for _, err := range errs {
+		if err != nil {
+			r.indexProblems = append(r.indexProblems, err)
+		}
+	}
+	superseded := map[ID]bool{}
+	for _, f := range files {
+		if f != nil {
+			for _, s := range f.Supersedes {
+				superseded[s] = true
+			}
+		}
+	}
+	for i, f := range files {
+		if f == nil || superseded[ids[i]] {
+			continue
+		}
+		for _, p := range f.Packs {
+			r.idx.addPack(p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,491 @@
+// Package repository is swarmbackup's storage format: content-defined blobs, deduplicated by
+// a keyed hash, compressed with zstd, sealed with AES-256-GCM and bundled into large packs,
+// plus sealed index files and records (snapshots) that name trees of blobs.
+//
+// Layout on a storage backend:
+//
+//	config                 plaintext: format version and repository ID
+//	keys/<random>          the master key, sealed with a key derived from the password (scrypt)
+//	data/<xx>/<packID>     packs; a pack's ID is the BLAKE3 hash of its bytes
+//	index/<ID>             sealed lists of packs and the blobs in them
+//	snapshots/<ID>         sealed snapshot records
+//	locks/<ID>             sealed leases
+//
+// Every name is random or a hash of sealed bytes: names reveal nothing about content.
+// A snapshot is written only after its packs and index are stored, so a crash at any point
+// leaves no partial snapshot, only unreferenced packs that prune removes.
+package repository
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+)
+
+// FormatVersion is the version of the layout above; a repository of another version is refused.
+const FormatVersion = 1
+
+// Target pack size: large enough that object count stays small, small enough that a few
+// packs in flight keep memory modest.
+const packSize = 16 << 20
+
+// Uploads in flight at once; a full queue makes writers wait, which bounds memory.
+const maxUploads = 3
+
+// ErrNotInitialized says the backend holds no repository yet.
+var ErrNotInitialized = errors.New("no repository here yet")
+
+type repoConfig struct {
+	Version int `json:"version"`
+	ID      ID  `json:"id"`
+}
+
+// Repository is an open repository. Its methods are safe for concurrent use.
+type Repository struct {
+	be    storage.Backend
+	cfg   repoConfig
+	crypt *crypter
+	hash  hasher
+	idx   *index
+	enc   *zstd.Encoder
+	dec   *zstd.Decoder
+
+	mu        sync.Mutex
+	inflight  map[ID]struct{} // blobs in a packer or an upload, not yet indexed
+	written   []indexPack     // packs stored since the last Flush
+	pools     map[BlobType]chan *packer
+	uploads   sync.WaitGroup
+	slots     chan struct{}
+	uploadErr error
+
+	indexProblems []error
+}
+
+// Backend returns the storage the repository lives on.
+func (r *Repository) Backend() storage.Backend { return r.be }
+
+// ID identifies the repository.
+func (r *Repository) ID() ID { return r.cfg.ID }
+
+// Open opens an existing repository with password.
+func Open(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
+	raw, err := be.Get(ctx, "config")
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cfg repoConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: the repository config is damaged: %w", be.Location(), err)
+	}
+	if cfg.Version != FormatVersion {
+		return nil, fmt.Errorf("%s: repository format %d; this version reads format %d", be.Location(), cfg.Version, FormatVersion)
+	}
+	mk, err := findKey(ctx, be, password, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRepository(be, cfg, mk)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenOrInit opens the repository, initialising it first when the backend is empty: the
+// first write to an empty repository creates it.
+func OpenOrInit(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
+	r, err := Open(ctx, be, password)
+	if !errors.Is(err, ErrNotInitialized) {
+		return r, err
+	}
+	return Init(ctx, be, password)
+}
+
+// Init creates a repository. When another writer initialises the same backend at the same
+// moment, the config is created by exactly one of them and the others open that repository.
+func Init(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
+	cfg := repoConfig{Version: FormatVersion, ID: NewRandomID()}
+	mk := newMasterKey()
+	mk.RepoID = cfg.ID
+	sealed, err := sealMasterKey(mk, password)
+	if err != nil {
+		return nil, err
+	}
+	keyName := "keys/" + NewRandomID().String()
+	if err := be.Put(ctx, keyName, sealed); err != nil {
+		return nil, fmt.Errorf("initialise repository at %s: %w", be.Location(), err)
+	}
+	raw, _ := json.Marshal(cfg)
+	err = be.Create(ctx, "config", raw)
+	if errors.Is(err, storage.ErrExists) {
+		_ = be.Delete(ctx, keyName)
+		return Open(ctx, be, password)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("initialise repository at %s: %w", be.Location(), err)
+	}
+	return newRepository(be, cfg, mk)
+}
+
+func findKey(ctx context.Context, be storage.Backend, password string, repoID ID) (masterKey, error) {
+	var names []string
+	err := be.List(ctx, "keys/", func(name string, _ int64) error {
+		names = append(names, name)
+		return nil
+	})
+	if err != nil {
+		return masterKey{}, err
+	}
+	if len(names) == 0 {
+		return masterKey{}, fmt.Errorf("%s: the repository has no key", be.Location())
+	}
+	for _, name := range names {
+		data, err := be.Get(ctx, name)
+		if err != nil {
+			return masterKey{}, err
+		}
+		mk, err := openKeyFile(data, password)
+		if errors.Is(err, ErrWrongPassword) || (err == nil && mk.RepoID != repoID) {
+			continue
+		}
+		if err != nil {
+			return masterKey{}, fmt.Errorf("%s: %s: %w", be.Location(), name, err)
+		}
+		return mk, nil
+	}
+	return masterKey{}, fmt.Errorf("%s: %w", be.Location(), ErrWrongPassword)
+}
+
+func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repository, error) {
+	c, err := newCrypter(mk.Encrypt)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{
+		be: be, cfg: cfg, crypt: c, hash: hasher{key: mk.Hash}, idx: newIndex(), enc: enc, dec: dec,
+		inflight: map[ID]struct{}{},
+		pools:    map[BlobType]chan *packer{},
+		slots:    make(chan struct{}, maxUploads),
+	}
+	for t, n := range map[BlobType]int{DataBlob: 2, TreeBlob: 1} {
+		pool := make(chan *packer, n)
+		for range n {
+			pool <- &packer{}
+		}
+		r.pools[t] = pool
+	}
+	return r, nil
+}
+
+// Hash returns the ID data would have as a blob.
+func (r *Repository) Hash(data []byte) ID { return r.hash.sum(data) }
+
+// HasBlob reports whether a blob is stored or on its way.
+func (r *Repository) HasBlob(id ID) bool {
+	if _, ok := r.idx.lookup(id); ok {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.inflight[id]
+	return ok
+}
+
+// SaveBlob stores data as a blob unless the repository has it already; it reports whether
+// the blob was new. The blob is durable only after Flush.
+func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID, bool, error) {
+	id := r.hash.sum(data)
+	if _, ok := r.idx.lookup(id); ok {
+		return id, false, nil
+	}
+	r.mu.Lock()
+	if _, ok := r.inflight[id]; ok {
+		r.mu.Unlock()
+		return id, false, nil
+	}
+	r.inflight[id] = struct{}{}
+	err := r.uploadErr
+	r.mu.Unlock()
+	if err != nil {
+		return id, false, err
+	}
+
+	sealed := r.sealBlob(t, id, data)
+	pool := r.pools[t]
+	var p *packer
+	select {
+	case p = <-pool:
+	case <-ctx.Done():
+		return id, false, ctx.Err()
+	}
+	p.add(t, id, sealed, len(data))
+	if p.size() >= packSize {
+		if err := r.upload(ctx, p); err != nil {
+			pool <- &packer{}
+			return id, false, err
+		}
+		p = &packer{}
+	}
+	pool <- p
+	return id, true, nil
+}
+
+// Blob payload before sealing: one flag byte (0 raw, 1 zstd), then the bytes.
+const (
+	payloadRaw  = 0
+	payloadZstd = 1
+)
+
+func blobAAD(t BlobType, id ID) []byte {
+	aad := make([]byte, 0, 33)
+	aad = append(aad, byte(t))
+	return append(aad, id[:]...)
+}
+
+func (r *Repository) sealBlob(t BlobType, id ID, data []byte) []byte {
+	payload := make([]byte, 1, len(data)/2+64)
+	payload[0] = payloadZstd
+	payload = r.enc.EncodeAll(data, payload)
+	// Incompressible data is stored as it is: decompressing it later would be pure cost.
+	if len(payload) >= len(data)-len(data)/32 {
+		payload = append(append(payload[:0], payloadRaw), data...)
+	}
+	return r.crypt.seal(make([]byte, 0, len(payload)+sealOverhead), payload, blobAAD(t, id))
+}
+
+// upload seals the pack's header and stores it in the background; at most maxUploads run at
+// once, and a later Flush reports any failure.
+func (r *Repository) upload(ctx context.Context, p *packer) error {
+	data := p.finish(r.crypt)
+	id := contentID(data)
+	entries := p.entries
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	r.uploads.Add(1)
+	go func() {
+		defer r.uploads.Done()
+		defer func() { <-r.slots }()
+		err := r.be.Put(ctx, packName(id), data)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil {
+			if r.uploadErr == nil {
+				r.uploadErr = fmt.Errorf("store pack %s: %w", id.Short(), err)
+			}
+			return
+		}
+		ip := packToIndex(id, int64(len(data)), entries)
+		r.idx.addPack(ip)
+		r.written = append(r.written, ip)
+		for _, e := range entries {
+			delete(r.inflight, e.ID)
+		}
+	}()
+	return nil
+}
+
+func packName(id ID) string {
+	s := id.String()
+	return "data/" + s[:2] + "/" + s
+}
+
+// Flush stores every pending pack and then an index file naming them. After Flush returns
+// nil, every blob saved before it is durable and findable.
+func (r *Repository) Flush(ctx context.Context) error {
+	for _, pool := range r.pools {
+		n := cap(pool)
+		for range n {
+			var p *packer
+			select {
+			case p = <-pool:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if len(p.entries) > 0 {
+				if err := r.upload(ctx, p); err != nil {
+					return err
+				}
+			}
+			defer func() { pool <- &packer{} }()
+		}
+	}
+	r.uploads.Wait()
+	r.mu.Lock()
+	err, written := r.uploadErr, r.written
+	r.written = nil
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if len(written) == 0 {
+		return nil
+	}
+	_, err = r.SaveFile(ctx, IndexFile, indexFile{Packs: written})
+	if err != nil {
+		r.mu.Lock()
+		r.written = append(written, r.written...)
+		r.mu.Unlock()
+		return fmt.Errorf("store index: %w", err)
+	}
+	return nil
+}
+
+// BlobInfo says where a blob is stored.
+type BlobInfo struct {
+	ID        ID
+	Type      BlobType
+	Pack      ID
+	Offset    uint32
+	Length    uint32
+	RawLength uint32
+}
+
+// LookupBlob returns where the index says a blob is.
+func (r *Repository) LookupBlob(id ID) (BlobInfo, bool) {
+	loc, ok := r.idx.lookup(id)
+	if !ok {
+		return BlobInfo{}, false
+	}
+	return BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength}, true
+}
+
+// ErrBlobMissing says the index does not know a blob.
+var ErrBlobMissing = errors.New("blob is not in the repository")
+
+// LoadBlob reads, authenticates, decompresses and re-hashes one blob.
+func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, error) {
+	bi, ok := r.LookupBlob(id)
+	if !ok {
+		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobMissing)
+	}
+	sealed, err := r.be.GetRange(ctx, packName(bi.Pack), int64(bi.Offset), int64(bi.Length))
+	if err != nil {
+		return nil, fmt.Errorf("read %s blob %s from pack %s: %w", t, id.Short(), bi.Pack.Short(), err)
+	}
+	return r.OpenBlob(bi, sealed)
+}
+
+// ReadPack reads a whole pack, for readers that need most of its blobs.
+func (r *Repository) ReadPack(ctx context.Context, id ID) ([]byte, error) {
+	data, err := r.be.Get(ctx, packName(id))
+	if err != nil {
+		return nil, fmt.Errorf("read pack %s: %w", id.Short(), err)
+	}
+	return data, nil
+}
+
+// BlobInPack opens one blob of a pack that ReadPack returned.
+func (r *Repository) BlobInPack(bi BlobInfo, pack []byte) ([]byte, error) {
+	end := int64(bi.Offset) + int64(bi.Length)
+	if end > int64(len(pack)) {
+		return nil, fmt.Errorf("%s blob %s: pack %s is %d bytes, shorter than the index says", bi.Type, bi.ID.Short(), bi.Pack.Short(), len(pack))
+	}
+	return r.OpenBlob(bi, pack[bi.Offset:end])
+}
+
+// ErrCorrupt marks data that failed authentication, decompression or its hash check.
+var ErrCorrupt = errors.New("corrupt")
+
+// OpenBlob authenticates and decodes a sealed blob and checks that its content has its ID.
+func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
+	payload, err := r.crypt.open(nil, sealed, blobAAD(bi.Type, bi.ID))
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
+	}
+	var data []byte
+	switch {
+	case len(payload) > 0 && payload[0] == payloadRaw:
+		data = payload[1:]
+	case len(payload) > 0 && payload[0] == payloadZstd:
+		data, err = r.dec.DecodeAll(payload[1:], make([]byte, 0, bi.RawLength))
+		if err != nil {
+			return nil, fmt.Errorf("%s blob %s in pack %s: %w: decompress: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
+		}
+	default:
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w: unknown payload", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt)
+	}
+	if r.hash.sum(data) != bi.ID {
+		return nil, fmt.Errorf("%s blob %s in pack %s: %w: content does not match its ID", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt)
+	}
+	return data, nil
+}
+
+// PackContents lists the blobs a stored pack's own header names, for checks that do not
+// trust the index.
+func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
+	data, sealedHdr, err := splitPack(pack)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := r.crypt.open(nil, sealedHdr, headerAAD)
+	if err != nil {
+		return nil, fmt.Errorf("pack header: %w", err)
+	}
+	entries, err := decodePackHeader(hdr, int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	id := contentID(pack)
+	out := make([]BlobInfo, len(entries))
+	for i, e := range entries {
+		out[i] = BlobInfo{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
+	}
+	return out, nil
+}
+
+// Packs returns every pack the index knows, with its size.
+func (r *Repository) Packs() map[ID]int64 {
+	r.idx.mu.RLock()
+	defer r.idx.mu.RUnlock()
+	out := make(map[ID]int64, len(r.idx.packs))
+	for id, size := range r.idx.packs {
+		out[id] = size
+	}
+	return out
+}
+
+// Blobs calls fn for every indexed blob.
+func (r *Repository) Blobs(fn func(BlobInfo)) {
+	r.idx.mu.RLock()
+	defer r.idx.mu.RUnlock()
+	for id, loc := range r.idx.blobs {
+		fn(BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
+	}
+}
+
+// PackIDFromName parses a stored pack's object name.
+func PackIDFromName(name string) (ID, bool) {
+	rest, ok := strings.CutPrefix(name, "data/")
+	if !ok || len(rest) != 67 || rest[2] != '/' || rest[:2] != rest[3:5] {
+		return ID{}, false
+	}
+	id, err := ParseID(rest[3:])
+	return id, err == nil
+}
+
+// VerifyPackName checks that a pack's bytes hash to its name.
+func VerifyPackName(id ID, pack []byte) bool { return contentID(pack) == id }

@@ -1,0 +1,201 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
+)
+
+func newBackend(t *testing.T) storage.Backend {
+	t.Helper()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func TestBlobsRoundTripAcrossReopenAndDeduplicate(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, err := OpenOrInit(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := bytes.Repeat([]byte("log line 42\n"), 50000)
+	random := randomBytes(300000)
+	idText, isNew, err := r.SaveBlob(ctx, DataBlob, text)
+	if err != nil || !isNew {
+		t.Fatalf("save text: %v new=%v", err, isNew)
+	}
+	idRandom, _, err := r.SaveBlob(ctx, DataBlob, random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, isNew, _ := r.SaveBlob(ctx, DataBlob, text); isNew {
+		t.Error("the same content was stored twice")
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	r2, err := Open(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[ID][]byte{idText: text, idRandom: random} {
+		got, err := r2.LoadBlob(ctx, DataBlob, id)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("load %s: %d bytes, %v", id.Short(), len(got), err)
+		}
+	}
+	if _, isNew, _ := r2.SaveBlob(ctx, DataBlob, random); isNew {
+		t.Error("a reopened repository stored known content again")
+	}
+	// Compression: 600 kB of repeated text must not cost 600 kB.
+	var stored int64
+	for _, size := range r2.Packs() {
+		stored += size
+	}
+	if stored > int64(len(random))+100000 {
+		t.Errorf("the repository holds %d bytes for %d random + %d compressible", stored, len(random), len(text))
+	}
+}
+
+func TestWrongPasswordIsRefused(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	if _, err := Init(ctx, be, "right"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, be, "wrong")
+	if !errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), be.Location()) {
+		t.Errorf("open with a wrong password: %v", err)
+	}
+	if _, err := Open(ctx, newBackend(t), "right"); !errors.Is(err, ErrNotInitialized) {
+		t.Errorf("open of an empty backend: %v", err)
+	}
+}
+
+func TestObjectNamesRevealNoContent(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, _ := Init(ctx, be, "pw")
+	content := []byte("top secret content that must not show")
+	id, _, _ := r.SaveBlob(ctx, DataBlob, content)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := be.List(ctx, "", func(name string, _ int64) error {
+		if strings.Contains(name, id.String()[:16]) {
+			t.Errorf("object %s carries the blob ID", name)
+		}
+		data, _ := be.Get(ctx, name)
+		if bytes.Contains(data, content[:16]) {
+			t.Errorf("object %s holds the plaintext", name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAFlippedByteIsDetected(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, _ := Init(ctx, be, "pw")
+	id, _, _ := r.SaveBlob(ctx, DataBlob, randomBytes(5000))
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bi, _ := r.LookupBlob(id)
+	name := packName(bi.Pack)
+	pack, _ := be.Get(ctx, name)
+	pack[bi.Offset+100] ^= 0x01
+	if err := be.Put(ctx, name, pack); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.LoadBlob(ctx, DataBlob, id)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), bi.Pack.Short()) {
+		t.Errorf("load of a damaged blob: %v", err)
+	}
+	if VerifyPackName(bi.Pack, pack) {
+		t.Error("a damaged pack still matches its name")
+	}
+}
+
+func TestPackHeaderListsItsBlobs(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, _ := Init(ctx, be, "pw")
+	want := map[ID]bool{}
+	for range 10 {
+		id, _, _ := r.SaveBlob(ctx, DataBlob, randomBytes(1000))
+		want[id] = true
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for packID := range r.Packs() {
+		pack, _ := r.ReadPack(ctx, packID)
+		blobs, err := r.PackContents(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blobs {
+			if _, err := r.BlobInPack(b, pack); err != nil {
+				t.Errorf("blob %s: %v", b.ID.Short(), err)
+			}
+			delete(want, b.ID)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("%d blobs are in no pack header", len(want))
+	}
+}
+
+func TestConcurrentInitialisationEndsInOneRepository(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	var wg sync.WaitGroup
+	ids := make([]ID, 4)
+	errs := make([]error, 4)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := OpenOrInit(ctx, be, "pw")
+			if err == nil {
+				ids[i] = r.ID()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Errorf("writer %d opened repository %s, writer 0 %s", i, ids[i].Short(), ids[0].Short())
+		}
+	}
+	r, err := Open(ctx, be, "pw")
+	if err != nil || r.ID() != ids[0] {
+		t.Errorf("reopen: %v", err)
+	}
+}

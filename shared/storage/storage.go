@@ -1,0 +1,35 @@
+// Package storage defines where a repository's objects are kept: a small interface over
+// named, immutable objects, implemented by a local directory (localfs) and by S3-compatible
+// object storage (s3).
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// ErrExists is returned (wrapped) by Create when the object exists already.
+var ErrExists = errors.New("object exists already")
+
+// Backend stores whole objects under slash-separated names. Objects are written once and
+// never modified in place; a Put of an existing name replaces it atomically.
+type Backend interface {
+	// Location names the backend in messages; it carries no credentials.
+	Location() string
+	Put(ctx context.Context, name string, data []byte) error
+	// Create stores a new object, or fails with ErrExists, atomically: of several writers
+	// creating one name, exactly one succeeds.
+	Create(ctx context.Context, name string, data []byte) error
+	Get(ctx context.Context, name string) ([]byte, error)
+	// GetRange reads length bytes at offset.
+	GetRange(ctx context.Context, name string, offset, length int64) ([]byte, error)
+	// Stat returns the object's size.
+	Stat(ctx context.Context, name string) (int64, error)
+	// List calls fn for every object whose name starts with prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(name string, size int64) error) error
+	// Delete removes an object; deleting a missing object is not an error.
+	Delete(ctx context.Context, name string) error
+}
