@@ -1,0 +1,367 @@
+// Package archiver turns a directory tree into a snapshot tree in a repository: files are cut
+// into content-defined chunks, each stored once; files unchanged since the parent snapshot
+// (same size, mtime, ctime and inode) are not read at all.
+package archiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
+	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/ultracdc" // registers the algorithm
+
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Chunk sizes: small enough that a local change re-stores little, large enough that the
+// index stays small (a 1 TiB volume is about four million chunks).
+const (
+	chunkMin    = 64 << 10
+	chunkNormal = 256 << 10
+	chunkMax    = 1 << 20
+	algorithm   = "ultracdc"
+)
+
+// Progress is reported while a backup runs.
+type Progress struct {
+	Files     uint64
+	Bytes     uint64 // bytes of files done, read or skipped
+	BytesRead uint64
+	BytesNew  uint64
+}
+
+// Options tune a backup.
+type Options struct {
+	// Parent is the previous snapshot of the same source; its unchanged files are not read.
+	Parent *snapshot.Snapshot
+	// Workers read and chunk files in parallel; zero means two.
+	Workers int
+	// Progress, when set, receives the running totals from time to time.
+	Progress func(Progress)
+	// Skipped, when set, is told about entries that vanished while being read.
+	Skipped func(path string, err error)
+}
+
+// Archiver backs up one directory tree.
+type Archiver struct {
+	repo *repository.Repository
+	opts Options
+	sem  chan struct{}
+	bufs sync.Pool
+
+	files, dirs, bytes, changed, read, blobsNew, bytesNew atomic.Uint64
+}
+
+// Snapshot stores the tree below dir and returns its root tree's ID and the statistics. The
+// caller flushes the repository and saves the snapshot record.
+func Snapshot(ctx context.Context, repo *repository.Repository, dir string, opts Options) (repository.ID, snapshot.Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	a := &Archiver{repo: repo, opts: opts, sem: make(chan struct{}, opts.Workers)}
+	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
+
+	var parent *snapshot.Tree
+	if opts.Parent != nil {
+		t, err := snapshot.LoadTree(ctx, repo, opts.Parent.Tree)
+		if err != nil {
+			return repository.ID{}, snapshot.Stats{}, fmt.Errorf("read the parent snapshot %s: %w", opts.Parent.ID.Short(), err)
+		}
+		parent = t
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return repository.ID{}, snapshot.Stats{}, err
+	}
+	if !fi.IsDir() {
+		return repository.ID{}, snapshot.Stats{}, fmt.Errorf("%s is not a directory", dir)
+	}
+	id, err := a.saveDir(ctx, dir, parent)
+	if err != nil {
+		return repository.ID{}, snapshot.Stats{}, err
+	}
+	a.report()
+	return id, a.stats(), nil
+}
+
+func (a *Archiver) stats() snapshot.Stats {
+	return snapshot.Stats{
+		Files: a.files.Load(), Dirs: a.dirs.Load(), Bytes: a.bytes.Load(),
+		FilesChanged: a.changed.Load(), BytesRead: a.read.Load(),
+		BlobsNew: a.blobsNew.Load(), BytesNew: a.bytesNew.Load(),
+	}
+}
+
+func (a *Archiver) report() {
+	if a.opts.Progress != nil {
+		a.opts.Progress(Progress{Files: a.files.Load(), Bytes: a.bytes.Load(), BytesRead: a.read.Load(), BytesNew: a.bytesNew.Load()})
+	}
+}
+
+// pending is a file node whose content is still being stored.
+type pending struct {
+	node *snapshot.Node
+	done chan error
+}
+
+// saveDir stores the listing of dir after all its entries; the parent tree, when known,
+// lets unchanged files through without reading them.
+func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tree) (repository.ID, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return repository.ID{}, fmt.Errorf("read directory %s: %w", dir, err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(entries))}
+	var waits []pending
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return repository.ID{}, err
+		}
+		path := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			a.skip(path, err)
+			continue
+		}
+		if err != nil {
+			return repository.ID{}, fmt.Errorf("stat %s: %w", path, err)
+		}
+		node, err := nodeFromInfo(e.Name(), path, fi)
+		if err != nil {
+			return repository.ID{}, err
+		}
+		switch node.Type {
+		case snapshot.TypeDir:
+			var sub *snapshot.Tree
+			if old := parent.Find(node.Name); old != nil && old.Type == snapshot.TypeDir && old.Subtree != nil {
+				sub, err = snapshot.LoadTree(ctx, a.repo, *old.Subtree)
+				if err != nil {
+					return repository.ID{}, fmt.Errorf("read the parent's listing of %s: %w", path, err)
+				}
+			}
+			id, err := a.saveDir(ctx, path, sub)
+			if err != nil {
+				return repository.ID{}, err
+			}
+			node.Subtree = &id
+			a.dirs.Add(1)
+		case snapshot.TypeFile:
+			a.files.Add(1)
+			if old := parent.Find(node.Name); unchanged(old, &node) && a.haveAll(old.Content) {
+				node.Content = old.Content
+				a.bytes.Add(node.Size)
+				break
+			}
+			tree.Nodes = append(tree.Nodes, node)
+			p := pending{node: &tree.Nodes[len(tree.Nodes)-1], done: make(chan error, 1)}
+			waits = append(waits, p)
+			if err := a.acquire(ctx); err != nil {
+				return repository.ID{}, err
+			}
+			go func() {
+				defer a.release()
+				p.done <- a.saveFile(ctx, path, p.node)
+			}()
+			continue
+		}
+		tree.Nodes = append(tree.Nodes, node)
+	}
+	// Nodes may be appended after a pending pointer was taken, so the slice must not grow
+	// beyond its capacity: it was sized for every entry up front.
+	var vanished map[string]bool
+	for _, p := range waits {
+		err := <-p.done
+		if errors.Is(err, fs.ErrNotExist) {
+			a.skip(filepath.Join(dir, p.node.Name), err)
+			if vanished == nil {
+				vanished = map[string]bool{}
+			}
+			vanished[p.node.Name] = true
+			continue
+		}
+		if err != nil {
+			return repository.ID{}, err
+		}
+	}
+	if vanished != nil {
+		kept := tree.Nodes[:0]
+		for _, n := range tree.Nodes {
+			if !vanished[n.Name] {
+				kept = append(kept, n)
+			}
+		}
+		tree.Nodes = kept
+	}
+	id, err := snapshot.SaveTree(ctx, a.repo, tree)
+	if err != nil {
+		return repository.ID{}, fmt.Errorf("store the listing of %s: %w", dir, err)
+	}
+	return id, nil
+}
+
+func (a *Archiver) acquire(ctx context.Context) error {
+	select {
+	case a.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *Archiver) release() { <-a.sem }
+
+func (a *Archiver) skip(path string, err error) {
+	if a.opts.Skipped != nil {
+		a.opts.Skipped(path, err)
+	}
+}
+
+// unchanged reports whether a file may keep the parent's content without being read.
+func unchanged(old, cur *snapshot.Node) bool {
+	return old != nil && old.Type == snapshot.TypeFile &&
+		old.Size == cur.Size && old.ModTime == cur.ModTime && old.ChangeTime == cur.ChangeTime &&
+		old.Inode == cur.Inode && old.DeviceID == cur.DeviceID
+}
+
+func (a *Archiver) haveAll(ids []repository.ID) bool {
+	for _, id := range ids {
+		if !a.repo.HasBlob(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// saveFile stores a file's content, chunk by chunk, and records the chunk IDs in node.
+func (a *Archiver) saveFile(ctx context.Context, path string, node *snapshot.Node) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	a.changed.Add(1)
+
+	bufp := a.bufs.Get().(*[]byte)
+	defer a.bufs.Put(bufp)
+	var size uint64
+	store := func(chunk []byte) error {
+		id, isNew, err := a.repo.SaveBlob(ctx, repository.DataBlob, chunk)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", path, err)
+		}
+		if isNew {
+			a.blobsNew.Add(1)
+			a.bytesNew.Add(uint64(len(chunk)))
+		}
+		node.Content = append(node.Content, id)
+		size += uint64(len(chunk))
+		a.read.Add(uint64(len(chunk)))
+		a.bytes.Add(uint64(len(chunk)))
+		return nil
+	}
+
+	if node.Size < chunkMin {
+		// Small files are one chunk: no chunker needed.
+		buf := (*bufp)[:cap(*bufp)]
+		n, err := io.ReadFull(f, buf[:chunkMin])
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if n > 0 {
+			if err := store(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if n == chunkMin {
+			// It grew while being read; chunk the rest.
+			if err := a.chunkRest(f, path, bufp, store); err != nil {
+				return err
+			}
+		}
+	} else if err := a.chunkRest(f, path, bufp, store); err != nil {
+		return err
+	}
+	// The size is what was read: a file that changed while read is stored as read.
+	node.Size = size
+	return nil
+}
+
+func (a *Archiver) chunkRest(r io.Reader, path string, bufp *[]byte, store func([]byte) error) error {
+	c, err := chunkers.NewChunkerBuffer(algorithm, r, &chunkers.ChunkerOpts{
+		MinSize: chunkMin, NormalSize: chunkNormal, MaxSize: chunkMax,
+	}, *bufp)
+	if err != nil {
+		return err
+	}
+	for {
+		chunk, err := c.Next()
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if len(chunk) > 0 {
+			if serr := store(chunk); serr != nil {
+				return serr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+func nodeFromInfo(name, path string, fi fs.FileInfo) (snapshot.Node, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return snapshot.Node{}, fmt.Errorf("stat %s: no file system details", path)
+	}
+	n := snapshot.Node{
+		Name:       name,
+		Mode:       fi.Mode(),
+		UID:        st.Uid,
+		GID:        st.Gid,
+		ModTime:    st.Mtim.Nano(),
+		ChangeTime: st.Ctim.Nano(),
+		AccessTime: st.Atim.Nano(),
+		Inode:      st.Ino,
+		DeviceID:   uint64(st.Dev),
+		Links:      uint64(st.Nlink),
+	}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		n.Type = snapshot.TypeFile
+		n.Size = uint64(fi.Size())
+	case m.IsDir():
+		n.Type = snapshot.TypeDir
+	case m&fs.ModeSymlink != 0:
+		n.Type = snapshot.TypeSymlink
+		target, err := os.Readlink(path)
+		if err != nil {
+			return n, fmt.Errorf("read link %s: %w", path, err)
+		}
+		n.LinkTarget = target
+	case m&fs.ModeDevice != 0 && m&fs.ModeCharDevice != 0:
+		n.Type = snapshot.TypeCharDev
+		n.Rdev = uint64(st.Rdev)
+	case m&fs.ModeDevice != 0:
+		n.Type = snapshot.TypeDevice
+		n.Rdev = uint64(st.Rdev)
+	case m&fs.ModeNamedPipe != 0:
+		n.Type = snapshot.TypeFIFO
+	case m&fs.ModeSocket != 0:
+		n.Type = snapshot.TypeSocket
+	default:
+		return n, fmt.Errorf("%s: unsupported file type %s", path, m.Type())
+	}
+	return n, nil
+}

@@ -1,0 +1,344 @@
+// Package restorer writes a snapshot tree back to disk: directories, files with their
+// content, modes, owners and times, symlinks, hardlinks, device nodes and sparse files.
+// Content is fetched pack by pack, in parallel, and every blob is authenticated and
+// re-hashed before a byte of it is written.
+package restorer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Options tune a restore.
+type Options struct {
+	// Workers fetch packs in parallel; zero means four.
+	Workers int
+	// Progress, when set, receives the bytes written so far and the total.
+	Progress func(done, total uint64)
+}
+
+// Stats summarises a restore.
+type Stats struct {
+	Files, Dirs, Links uint64
+	Bytes              uint64
+}
+
+// target is one place a blob's content goes.
+type target struct {
+	file   *fileState
+	offset int64
+}
+
+type fileState struct {
+	path string
+	node snapshot.Node
+}
+
+type restore struct {
+	repo  *repository.Repository
+	opts  Options
+	stats Stats
+	blobs map[repository.ID][]target
+	files []*fileState
+	dirs  []*fileState // parents before children
+	links map[[2]uint64]string
+	later []hardlink
+	total uint64
+	done  atomic.Uint64
+}
+
+type hardlink struct{ from, to string }
+
+// Restore writes the tree with the given root into dir, which must be empty or not exist.
+func Restore(ctx context.Context, repo *repository.Repository, root repository.ID, dir string, opts Options) (Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Stats{}, fmt.Errorf("restore into %s: %w", dir, err)
+	}
+	r := &restore{repo: repo, opts: opts, blobs: map[repository.ID][]target{}, links: map[[2]uint64]string{}}
+	if err := r.plan(ctx, root, dir); err != nil {
+		return r.stats, err
+	}
+	if err := r.fetch(ctx); err != nil {
+		return r.stats, err
+	}
+	if err := r.finish(); err != nil {
+		return r.stats, err
+	}
+	return r.stats, nil
+}
+
+// plan creates the directory skeleton, empty files at full size (holes where nothing is
+// written), symlinks and special files, and maps every blob to where it goes.
+func (r *restore) plan(ctx context.Context, treeID repository.ID, dir string) error {
+	tree, err := snapshot.LoadTree(ctx, r.repo, treeID)
+	if err != nil {
+		return fmt.Errorf("read the listing of %s: %w", dir, err)
+	}
+	for _, n := range tree.Nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path := filepath.Join(dir, n.Name)
+		switch n.Type {
+		case snapshot.TypeDir:
+			if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("create directory %s: %w", path, err)
+			}
+			r.dirs = append(r.dirs, &fileState{path: path, node: n})
+			r.stats.Dirs++
+			if err := r.plan(ctx, *n.Subtree, path); err != nil {
+				return err
+			}
+		case snapshot.TypeFile:
+			if n.Links > 1 {
+				key := [2]uint64{n.DeviceID, n.Inode}
+				if first, ok := r.links[key]; ok {
+					r.later = append(r.later, hardlink{from: first, to: path})
+					continue
+				}
+				r.links[key] = path
+			}
+			if err := r.createFile(path, n); err != nil {
+				return err
+			}
+		case snapshot.TypeSymlink:
+			if err := os.Symlink(n.LinkTarget, path); err != nil {
+				return fmt.Errorf("create symlink %s: %w", path, err)
+			}
+			_ = os.Lchown(path, int(n.UID), int(n.GID))
+			ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime), unix.NsecToTimespec(n.ModTime)}
+			_ = unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW)
+		default:
+			if err := mknod(path, n); err != nil {
+				return err
+			}
+			r.files = append(r.files, &fileState{path: path, node: n})
+		}
+	}
+	return nil
+}
+
+func (r *restore) createFile(path string, n snapshot.Node) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	err = f.Truncate(int64(n.Size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	fs := &fileState{path: path, node: n}
+	r.files = append(r.files, fs)
+	r.stats.Files++
+	var offset int64
+	for _, id := range n.Content {
+		bi, ok := r.repo.LookupBlob(id)
+		if !ok {
+			return fmt.Errorf("%s: content blob %s: %w", path, id.Short(), repository.ErrBlobMissing)
+		}
+		r.blobs[id] = append(r.blobs[id], target{file: fs, offset: offset})
+		offset += int64(bi.RawLength)
+		r.total += uint64(bi.RawLength)
+	}
+	if uint64(offset) != n.Size {
+		return fmt.Errorf("%s: the content blobs hold %d bytes, the listing says %d", path, offset, n.Size)
+	}
+	return nil
+}
+
+func mknod(path string, n snapshot.Node) error {
+	mode := uint32(n.Mode.Perm())
+	switch n.Type {
+	case snapshot.TypeDevice:
+		mode |= unix.S_IFBLK
+	case snapshot.TypeCharDev:
+		mode |= unix.S_IFCHR
+	case snapshot.TypeFIFO:
+		mode |= unix.S_IFIFO
+	case snapshot.TypeSocket:
+		mode |= unix.S_IFSOCK
+	}
+	if err := unix.Mknod(path, mode, int(n.Rdev)); err != nil {
+		return fmt.Errorf("create %s %s: %w", n.Type, path, err)
+	}
+	return nil
+}
+
+// fetch reads each pack that holds needed blobs, whole when it is mostly needed and blob by
+// blob otherwise, and writes every blob to all its targets.
+func (r *restore) fetch(ctx context.Context) error {
+	byPack := map[repository.ID][]repository.BlobInfo{}
+	for id := range r.blobs {
+		bi, _ := r.repo.LookupBlob(id)
+		byPack[bi.Pack] = append(byPack[bi.Pack], bi)
+	}
+	packs := make([]repository.ID, 0, len(byPack))
+	for id := range byPack {
+		packs = append(packs, id)
+	}
+	sort.Slice(packs, func(i, j int) bool { return bytes.Compare(packs[i][:], packs[j][:]) < 0 })
+	sizes := r.repo.Packs()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan repository.ID)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				if err := r.fetchPack(ctx, id, byPack[id], sizes[id]); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		}()
+	}
+	for _, id := range packs {
+		select {
+		case work <- id:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+func (r *restore) fetchPack(ctx context.Context, packID repository.ID, blobs []repository.BlobInfo, packSize int64) error {
+	var needed int64
+	for _, bi := range blobs {
+		needed += int64(bi.Length)
+	}
+	var pack []byte
+	if needed*2 >= packSize || len(blobs) > 8 {
+		var err error
+		if pack, err = r.repo.ReadPack(ctx, packID); err != nil {
+			return err
+		}
+	}
+	for _, bi := range blobs {
+		var data []byte
+		var err error
+		if pack != nil {
+			data, err = r.repo.BlobInPack(bi, pack)
+		} else {
+			data, err = r.repo.LoadBlob(ctx, bi.Type, bi.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", r.blobs[bi.ID][0].file.path, err)
+		}
+		zero := allZero(data)
+		for _, t := range r.blobs[bi.ID] {
+			if !zero { // the file was created at full size: zeros are already there, as holes
+				if err := writeAt(t.file.path, data, t.offset); err != nil {
+					return err
+				}
+			}
+			if r.opts.Progress != nil {
+				r.opts.Progress(r.done.Add(uint64(len(data))), r.total)
+			}
+		}
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func writeAt(path string, data []byte, offset int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.WriteAt(data, offset)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// finish links hardlinks and applies owners, modes and times: files first, then
+// directories from the deepest up, since writing into a directory changes its mtime.
+func (r *restore) finish() error {
+	for _, f := range r.files {
+		if err := applyMeta(f.path, f.node); err != nil {
+			return err
+		}
+		r.stats.Bytes += f.node.Size
+	}
+	for _, l := range r.later {
+		if err := os.Link(l.from, l.to); err != nil {
+			return fmt.Errorf("hardlink %s: %w", l.to, err)
+		}
+		r.stats.Links++
+	}
+	for i := len(r.dirs) - 1; i >= 0; i-- {
+		if err := applyMeta(r.dirs[i].path, r.dirs[i].node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyMeta(path string, n snapshot.Node) error {
+	if err := os.Lchown(path, int(n.UID), int(n.GID)); err != nil && !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	// chmod after chown: chown clears setuid and setgid bits.
+	if err := os.Chmod(path, n.Mode.Perm()|setBits(n.Mode)); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime), unix.NsecToTimespec(n.ModTime)}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", path, err)
+	}
+	return nil
+}
+
+func setBits(m os.FileMode) os.FileMode {
+	return m & (os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+}

@@ -1,0 +1,139 @@
+// Package snapshot defines what a backup is: a record naming a tree of directory listings
+// whose files point at content blobs, plus metadata; and how records are found.
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+)
+
+// Kinds of snapshot.
+const (
+	KindVolume = "volume"
+	KindSwarm  = "swarm"
+)
+
+// Snapshot is one backup.
+type Snapshot struct {
+	ID repository.ID `json:"-"`
+
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Source   string            `json:"source"` // the volume's name, or the swarm's cluster ID
+	Hostname string            `json:"hostname"`
+	Node     string            `json:"node,omitempty"` // swarm node ID
+	Tree     repository.ID     `json:"tree"`
+	Parent   *repository.ID    `json:"parent,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	Program  string            `json:"program"`
+	Stats    Stats             `json:"stats"`
+	// Meta carries what a kind records beside the files (the swarm's metadata, for example).
+	Meta json.RawMessage `json:"meta,omitempty"`
+}
+
+// Stats summarises what a backup read and stored.
+type Stats struct {
+	Files        uint64 `json:"files"`
+	Dirs         uint64 `json:"dirs"`
+	Bytes        uint64 `json:"bytes"`         // content of all files
+	FilesChanged uint64 `json:"files_changed"` // files read rather than taken from the parent
+	BytesRead    uint64 `json:"bytes_read"`
+	BlobsNew     uint64 `json:"blobs_new"`
+	BytesNew     uint64 `json:"bytes_new"` // plaintext of the new blobs
+}
+
+// Save stores the record; call it only after the repository was flushed.
+func Save(ctx context.Context, r *repository.Repository, sn *Snapshot) error {
+	id, err := r.SaveFile(ctx, repository.SnapshotFile, sn)
+	if err != nil {
+		return err
+	}
+	sn.ID = id
+	return nil
+}
+
+// Load reads one record.
+func Load(ctx context.Context, r *repository.Repository, id repository.ID) (*Snapshot, error) {
+	var sn Snapshot
+	if err := r.LoadFile(ctx, repository.SnapshotFile, id, &sn); err != nil {
+		return nil, err
+	}
+	sn.ID = id
+	return &sn, nil
+}
+
+// List returns every snapshot, oldest first. Records that cannot be read are returned as
+// errors beside the others, so that one damaged record hides nothing else.
+func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, error) {
+	var ids []repository.ID
+	if err := r.ListFiles(ctx, repository.SnapshotFile, func(id repository.ID) error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	var out []*Snapshot
+	var problems []error
+	for _, id := range ids {
+		sn, err := Load(ctx, r, id)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		out = append(out, sn)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, problems, nil
+}
+
+// Latest returns the newest snapshot of a kind and source, or nil.
+func Latest(list []*Snapshot, kind, source string) *Snapshot {
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Kind == kind && list[i].Source == source {
+			return list[i]
+		}
+	}
+	return nil
+}
+
+// Find returns the snapshot whose ID starts with prefix; a prefix shared by several is an error.
+func Find(list []*Snapshot, prefix string) (*Snapshot, error) {
+	var found *Snapshot
+	for _, sn := range list {
+		if strings.HasPrefix(sn.ID.String(), prefix) {
+			if found != nil {
+				return nil, fmt.Errorf("snapshot ID %q is ambiguous: give more characters", prefix)
+			}
+			found = sn
+		}
+	}
+	if found == nil || prefix == "" {
+		return nil, fmt.Errorf("no snapshot %q in the repository", prefix)
+	}
+	return found, nil
+}
+
+// LoadTree reads and validates a tree blob.
+func LoadTree(ctx context.Context, r *repository.Repository, id repository.ID) (*Tree, error) {
+	data, err := r.LoadBlob(ctx, repository.TreeBlob, id)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeTree(data)
+}
+
+// SaveTree stores a tree blob.
+func SaveTree(ctx context.Context, r *repository.Repository, t *Tree) (repository.ID, error) {
+	data, err := t.Encode()
+	if err != nil {
+		return repository.ID{}, err
+	}
+	id, _, err := r.SaveBlob(ctx, repository.TreeBlob, data)
+	return id, err
+}
