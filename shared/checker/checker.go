@@ -1,0 +1,253 @@
+// Package checker verifies a repository: every record and index decrypts and
+// authenticates, every tree decodes, every blob a snapshot needs is indexed and its pack is
+// present; with ReadData, every pack is read back, matched against its name and every blob
+// in it is authenticated and re-hashed. Damage is reported by snapshot and path.
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"sync"
+
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Options choose how deep to look.
+type Options struct {
+	// ReadData reads and re-hashes all data, not only the structure.
+	ReadData bool
+	// Snapshots limits the check of trees to these snapshots; empty means all.
+	Snapshots []*snapshot.Snapshot
+	// Progress, when set, is told about each pack read.
+	Progress func(packsDone, packsTotal int)
+}
+
+// Problem is one thing found damaged or missing.
+type Problem struct {
+	Snapshot string `json:"snapshot,omitempty"` // short ID
+	Path     string `json:"path,omitempty"`
+	What     string `json:"what"`
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.Snapshot != "" && p.Path != "":
+		return fmt.Sprintf("snapshot %s: %s: %s", p.Snapshot, p.Path, p.What)
+	case p.Snapshot != "":
+		return fmt.Sprintf("snapshot %s: %s", p.Snapshot, p.What)
+	}
+	return p.What
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Snapshots int       `json:"snapshots"`
+	Packs     int       `json:"packs"`
+	PacksRead int       `json:"packs_read"`
+	Problems  []Problem `json:"problems"`
+}
+
+// OK reports whether nothing was found wrong.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+type check struct {
+	repo *repository.Repository
+	opts Options
+	rep  Report
+	bad  map[repository.ID]string // blob -> what is wrong with it
+}
+
+// Check runs the check. An error means the check itself could not run (storage
+// unreachable); damage is reported in the Report.
+func Check(ctx context.Context, repo *repository.Repository, opts Options) (*Report, error) {
+	c := &check{repo: repo, opts: opts, bad: map[repository.ID]string{}}
+	for _, err := range repo.IndexProblems() {
+		c.problem(Problem{What: err.Error()})
+	}
+	snaps := opts.Snapshots
+	if len(snaps) == 0 {
+		list, problems, err := snapshot.List(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		for _, err := range problems {
+			c.problem(Problem{What: err.Error()})
+		}
+		snaps = list
+	}
+	c.rep.Snapshots = len(snaps)
+	if err := c.checkPacks(ctx); err != nil {
+		return nil, err
+	}
+	for _, sn := range snaps {
+		if err := c.walk(ctx, sn, sn.Tree, "/"); err != nil {
+			return nil, err
+		}
+	}
+	return &c.rep, nil
+}
+
+func (c *check) problem(p Problem) { c.rep.Problems = append(c.rep.Problems, p) }
+
+// checkPacks compares the index with what storage holds and, with ReadData, reads every pack.
+func (c *check) checkPacks(ctx context.Context) error {
+	indexed := c.repo.Packs()
+	stored := map[repository.ID]int64{}
+	err := c.repo.Backend().List(ctx, "data/", func(name string, size int64) error {
+		if id, ok := repository.PackIDFromName(name); ok {
+			stored[id] = size
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list packs: %w", err)
+	}
+	c.rep.Packs = len(indexed)
+	blobsOf := map[repository.ID][]repository.BlobInfo{}
+	c.repo.Blobs(func(bi repository.BlobInfo) { blobsOf[bi.Pack] = append(blobsOf[bi.Pack], bi) })
+
+	var toRead []repository.ID
+	for id, size := range indexed {
+		got, ok := stored[id]
+		switch {
+		case !ok:
+			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is missing", id.Short()))
+		case got != size:
+			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is %d bytes, the index says %d", id.Short(), got, size))
+		case c.opts.ReadData:
+			toRead = append(toRead, id)
+		}
+	}
+	if !c.opts.ReadData {
+		return nil
+	}
+	sort.Slice(toRead, func(i, j int) bool { return toRead[i].String() < toRead[j].String() })
+	type result struct {
+		pack     repository.ID
+		problems map[repository.ID]string
+		err      error
+	}
+	work := make(chan repository.ID)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				p, err := c.readPack(ctx, id, blobsOf[id])
+				results <- result{pack: id, problems: p, err: err}
+			}
+		}()
+	}
+	go func() {
+		for _, id := range toRead {
+			work <- id
+		}
+		close(work)
+		wg.Wait()
+		close(results)
+	}()
+	var firstErr error
+	for res := range results {
+		c.rep.PacksRead++
+		if c.opts.Progress != nil {
+			c.opts.Progress(c.rep.PacksRead, len(toRead))
+		}
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+		}
+		for id, what := range res.problems {
+			if id.IsNull() {
+				c.problem(Problem{What: what})
+				continue
+			}
+			c.bad[id] = what
+		}
+	}
+	return firstErr
+}
+
+func (c *check) markPack(blobs []repository.BlobInfo, what string) {
+	for _, bi := range blobs {
+		c.bad[bi.ID] = what
+	}
+	if len(blobs) == 0 {
+		c.problem(Problem{What: what})
+	}
+}
+
+// readPack reads a pack and returns the blobs found damaged in it.
+func (c *check) readPack(ctx context.Context, id repository.ID, blobs []repository.BlobInfo) (map[repository.ID]string, error) {
+	pack, err := c.repo.ReadPack(ctx, id)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, err
+		}
+		out := map[repository.ID]string{}
+		for _, bi := range blobs {
+			out[bi.ID] = err.Error()
+		}
+		return out, nil
+	}
+	out := map[repository.ID]string{}
+	for _, bi := range blobs {
+		if _, err := c.repo.BlobInPack(bi, pack); err != nil {
+			out[bi.ID] = err.Error()
+		}
+	}
+	if !repository.VerifyPackName(id, pack) && len(out) == 0 {
+		// Damage outside every indexed blob, such as in the header: reported once, under
+		// the null ID, since no snapshot's data is affected.
+		if _, err := c.repo.PackContents(pack); err != nil {
+			out[repository.ID{}] = fmt.Sprintf("pack %s: %v", id.Short(), err)
+		} else {
+			out[repository.ID{}] = fmt.Sprintf("pack %s does not match its name", id.Short())
+		}
+	}
+	return out, nil
+}
+
+// walk checks a snapshot's trees and reports every path that depends on a bad blob.
+func (c *check) walk(ctx context.Context, sn *snapshot.Snapshot, treeID repository.ID, dir string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if what, ok := c.bad[treeID]; ok {
+		c.problem(Problem{Snapshot: sn.ID.Short(), Path: dir, What: "listing: " + what})
+		return nil
+	}
+	tree, err := snapshot.LoadTree(ctx, c.repo, treeID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.problem(Problem{Snapshot: sn.ID.Short(), Path: dir, What: "listing: " + err.Error()})
+		return nil
+	}
+	for _, n := range tree.Nodes {
+		p := path.Join(dir, n.Name)
+		switch n.Type {
+		case snapshot.TypeDir:
+			if err := c.walk(ctx, sn, *n.Subtree, p); err != nil {
+				return err
+			}
+		case snapshot.TypeFile:
+			for _, id := range n.Content {
+				if what, ok := c.bad[id]; ok {
+					c.problem(Problem{Snapshot: sn.ID.Short(), Path: p, What: what})
+					break
+				}
+				if _, ok := c.repo.LookupBlob(id); !ok {
+					c.problem(Problem{Snapshot: sn.ID.Short(), Path: p, What: fmt.Sprintf("content blob %s is not in the index", id.Short())})
+					break
+				}
+			}
+		}
+	}
+	return nil
+}
