@@ -195,16 +195,18 @@ func (c *check) readPack(ctx context.Context, id repository.ID, blobs []reposito
 		return out, nil
 	}
 	out := map[repository.ID]string{}
+	nameOK := repository.VerifyPackName(id, pack) // before blobs are decrypted in place
+	_, headerErr := c.repo.PackContents(pack)
 	for _, bi := range blobs {
 		if _, err := c.repo.BlobInPack(bi, pack); err != nil {
 			out[bi.ID] = err.Error()
 		}
 	}
-	if !repository.VerifyPackName(id, pack) && len(out) == 0 {
+	if !nameOK && len(out) == 0 {
 		// Damage outside every indexed blob, such as in the header: reported once, under
 		// the null ID, since no snapshot's data is affected.
-		if _, err := c.repo.PackContents(pack); err != nil {
-			out[repository.ID{}] = fmt.Sprintf("pack %s: %v", id.Short(), err)
+		if headerErr != nil {
+			out[repository.ID{}] = fmt.Sprintf("pack %s: %v", id.Short(), headerErr)
 		} else {
 			out[repository.ID{}] = fmt.Sprintf("pack %s does not match its name", id.Short())
 		}

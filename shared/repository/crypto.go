@@ -143,6 +143,15 @@ func (c *crypter) seal(dst, plaintext, aad []byte) []byte {
 
 var errAuth = errors.New("authentication failed: the data was changed or damaged")
 
+// openInPlace decrypts over the ciphertext in sealed, saving an allocation and a copy.
+func (c *crypter) openInPlace(sealed, aad []byte) ([]byte, error) {
+	ns := c.aead.NonceSize()
+	if len(sealed) < ns+c.aead.Overhead() {
+		return nil, errAuth
+	}
+	return c.open(sealed[ns:ns], sealed, aad)
+}
+
 func (c *crypter) open(dst, sealed, aad []byte) ([]byte, error) {
 	ns := c.aead.NonceSize()
 	if len(sealed) < ns+c.aead.Overhead() {

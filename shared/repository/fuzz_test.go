@@ -36,7 +36,7 @@ func FuzzDecodePackHeader(f *testing.F) {
 func FuzzSplitPack(f *testing.F) {
 	c, _ := newCrypter(make([]byte, 32))
 	p := &packer{}
-	p.add(DataBlob, ID{1}, make([]byte, 64), 10)
+	p.add(c, DataBlob, ID{1}, make([]byte, 64), 10)
 	f.Add(p.finish(c))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, pack []byte) {

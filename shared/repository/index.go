@@ -33,6 +33,13 @@ func (x *index) lookup(id ID) (blobLoc, bool) {
 	return loc, ok
 }
 
+func (x *index) packSize(id ID) (int64, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	size, ok := x.packs[id]
+	return size, ok
+}
+
 func (x *index) addPack(p indexPack) {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -100,12 +100,15 @@ func splitPack(pack []byte) (data, sealedHeader []byte, err error) {
 // packer collects sealed blobs in memory until the pack is big enough to upload.
 type packer struct {
 	buf     []byte
+	bufp    *[]byte // where buf came from, to be returned after the upload
 	entries []packEntry
 }
 
-func (p *packer) add(t BlobType, id ID, sealed []byte, rawLen int) {
-	p.entries = append(p.entries, packEntry{Type: t, ID: id, Offset: uint32(len(p.buf)), Length: uint32(len(sealed)), RawLength: uint32(rawLen)})
-	p.buf = append(p.buf, sealed...)
+// add seals payload onto the end of the pack.
+func (p *packer) add(c *crypter, t BlobType, id ID, payload []byte, rawLen int) {
+	start := len(p.buf)
+	p.buf = c.seal(p.buf, payload, blobAAD(t, id))
+	p.entries = append(p.entries, packEntry{Type: t, ID: id, Offset: uint32(start), Length: uint32(len(p.buf) - start), RawLength: uint32(rawLen)})
 }
 
 func (p *packer) size() int { return len(p.buf) }

@@ -64,6 +64,8 @@ type Repository struct {
 	uploads   sync.WaitGroup
 	slots     chan struct{}
 	uploadErr error
+	packBufs  sync.Pool // *[]byte of packBufSize capacity
+	scratch   sync.Pool // *[]byte for compression
 
 	indexProblems []error
 }
@@ -188,14 +190,24 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 		pools:    map[BlobType]chan *packer{},
 		slots:    make(chan struct{}, maxUploads),
 	}
+	r.packBufs.New = func() any { b := make([]byte, 0, packBufSize); return &b }
+	r.scratch.New = func() any { b := make([]byte, 0, 1<<20); return &b }
 	for t, n := range map[BlobType]int{DataBlob: 2, TreeBlob: 1} {
 		pool := make(chan *packer, n)
 		for range n {
-			pool <- &packer{}
+			pool <- r.newPacker()
 		}
 		r.pools[t] = pool
 	}
 	return r, nil
+}
+
+// A pack buffer holds a full pack, its largest last blob and the header without growing.
+const packBufSize = packSize + 2<<20 + 256<<10
+
+func (r *Repository) newPacker() *packer {
+	bufp := r.packBufs.Get().(*[]byte)
+	return &packer{buf: (*bufp)[:0], bufp: bufp}
 }
 
 // Hash returns the ID data would have as a blob.
@@ -231,7 +243,15 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 		return id, false, err
 	}
 
-	sealed := r.sealBlob(t, id, data)
+	// Compress outside the packer, so that workers compress in parallel; sealing is cheap
+	// and writes straight into the pack buffer.
+	scratch := r.scratch.Get().(*[]byte)
+	defer r.scratch.Put(scratch)
+	payload, compressed := r.compress(data, (*scratch)[:0])
+	if compressed {
+		*scratch = payload[:0] // keep the grown buffer; never alias the caller's data
+	}
+
 	pool := r.pools[t]
 	var p *packer
 	select {
@@ -239,23 +259,17 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 	case <-ctx.Done():
 		return id, false, ctx.Err()
 	}
-	p.add(t, id, sealed, len(data))
+	p.add(r.crypt, t, id, payload, len(data))
 	if p.size() >= packSize {
 		if err := r.upload(ctx, p); err != nil {
-			pool <- &packer{}
+			pool <- r.newPacker()
 			return id, false, err
 		}
-		p = &packer{}
+		p = r.newPacker()
 	}
 	pool <- p
 	return id, true, nil
 }
-
-// Blob payload before sealing: one flag byte (0 raw, 1 zstd), then the bytes.
-const (
-	payloadRaw  = 0
-	payloadZstd = 1
-)
 
 func blobAAD(t BlobType, id ID) []byte {
 	aad := make([]byte, 0, 33)
@@ -263,16 +277,24 @@ func blobAAD(t BlobType, id ID) []byte {
 	return append(aad, id[:]...)
 }
 
-func (r *Repository) sealBlob(t BlobType, id ID, data []byte) []byte {
-	payload := make([]byte, 1, len(data)/2+64)
-	payload[0] = payloadZstd
-	payload = r.enc.EncodeAll(data, payload)
-	// Incompressible data is stored as it is: decompressing it later would be pure cost.
-	if len(payload) >= len(data)-len(data)/32 {
-		payload = append(append(payload[:0], payloadRaw), data...)
+// compress returns the zstd form of data in dst, or data itself when compression would save
+// less than 1/32: a blob is stored raw exactly when its plaintext length equals its raw length.
+func (r *Repository) compress(data, dst []byte) ([]byte, bool) {
+	// A sample tells random data apart cheaply, before compressing all of it.
+	if len(data) > 4*sampleSize {
+		sample := r.enc.EncodeAll(data[:sampleSize], dst)
+		if len(sample) >= sampleSize-sampleSize/64 {
+			return data, false
+		}
 	}
-	return r.crypt.seal(make([]byte, 0, len(payload)+sealOverhead), payload, blobAAD(t, id))
+	out := r.enc.EncodeAll(data, dst)
+	if len(out) >= len(data)-len(data)/32 {
+		return data, false
+	}
+	return out, true
 }
+
+const sampleSize = 16 << 10
 
 // upload seals the pack's header and stores it in the background; at most maxUploads run at
 // once, and a later Flush reports any failure.
@@ -280,6 +302,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 	data := p.finish(r.crypt)
 	id := contentID(data)
 	entries := p.entries
+	bufp := p.bufp
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -290,6 +313,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 		defer r.uploads.Done()
 		defer func() { <-r.slots }()
 		err := r.be.Put(ctx, packName(id), data)
+		r.packBufs.Put(bufp)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if err != nil {
@@ -330,7 +354,7 @@ func (r *Repository) Flush(ctx context.Context) error {
 					return err
 				}
 			}
-			defer func() { pool <- &packer{} }()
+			defer func() { pool <- r.newPacker() }()
 		}
 	}
 	r.uploads.Wait()
@@ -391,14 +415,21 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 
 // ReadPack reads a whole pack, for readers that need most of its blobs.
 func (r *Repository) ReadPack(ctx context.Context, id ID) ([]byte, error) {
-	data, err := r.be.Get(ctx, packName(id))
+	var data []byte
+	var err error
+	if size, ok := r.idx.packSize(id); ok {
+		data, err = r.be.GetRange(ctx, packName(id), 0, size)
+	} else {
+		data, err = r.be.Get(ctx, packName(id))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read pack %s: %w", id.Short(), err)
 	}
 	return data, nil
 }
 
-// BlobInPack opens one blob of a pack that ReadPack returned.
+// BlobInPack opens one blob of a pack that ReadPack returned; the blob's bytes in the pack
+// are overwritten, so each blob of a pack can be opened once.
 func (r *Repository) BlobInPack(bi BlobInfo, pack []byte) ([]byte, error) {
 	end := int64(bi.Offset) + int64(bi.Length)
 	if end > int64(len(pack)) {
@@ -411,22 +442,19 @@ func (r *Repository) BlobInPack(bi BlobInfo, pack []byte) ([]byte, error) {
 var ErrCorrupt = errors.New("corrupt")
 
 // OpenBlob authenticates and decodes a sealed blob and checks that its content has its ID.
+// It decrypts in place: sealed is overwritten.
 func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
-	payload, err := r.crypt.open(nil, sealed, blobAAD(bi.Type, bi.ID))
+	// Decrypt in place: the sealed bytes are not needed afterwards.
+	payload, err := r.crypt.openInPlace(sealed, blobAAD(bi.Type, bi.ID))
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 	}
-	var data []byte
-	switch {
-	case len(payload) > 0 && payload[0] == payloadRaw:
-		data = payload[1:]
-	case len(payload) > 0 && payload[0] == payloadZstd:
-		data, err = r.dec.DecodeAll(payload[1:], make([]byte, 0, bi.RawLength))
+	data := payload
+	if uint32(len(payload)) != bi.RawLength {
+		data, err = r.dec.DecodeAll(payload, make([]byte, 0, bi.RawLength))
 		if err != nil {
 			return nil, fmt.Errorf("%s blob %s in pack %s: %w: decompress: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 		}
-	default:
-		return nil, fmt.Errorf("%s blob %s in pack %s: %w: unknown payload", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt)
 	}
 	if r.hash.sum(data) != bi.ID {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w: content does not match its ID", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt)

@@ -1,0 +1,64 @@
+// Package backup runs one backup of a directory into a repository from start to end: find
+// the parent snapshot, archive, make the data durable, then (and only then) record the
+// snapshot. It is what the volume plugin and the CLI both call.
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/archiver"
+	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Source says what is backed up.
+type Source struct {
+	Kind string // snapshot.KindVolume or snapshot.KindSwarm
+	Name string // the volume's name, or the swarm's cluster ID
+	Path string // the directory to read
+	Node string // swarm node ID, when known
+	Tags map[string]string
+	Meta []byte // kind-specific metadata, stored with the record
+}
+
+// Options tune a backup.
+type Options struct {
+	Workers  int
+	Progress func(archiver.Progress)
+	Skipped  func(path string, err error)
+}
+
+// Run backs up src and returns the stored snapshot.
+func Run(ctx context.Context, repo *repository.Repository, src Source, opts Options) (*snapshot.Snapshot, error) {
+	start := time.Now().UTC()
+	list, _, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	parent := snapshot.Latest(list, src.Kind, src.Name)
+	tree, stats, err := archiver.Snapshot(ctx, repo, src.Path, archiver.Options{
+		Parent: parent, Workers: opts.Workers, Progress: opts.Progress, Skipped: opts.Skipped,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+	}
+	if err := repo.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+	}
+	host, _ := os.Hostname()
+	sn := &snapshot.Snapshot{
+		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
+		Tree: tree, Tags: src.Tags, Program: buildinfo.String(), Stats: stats, Meta: src.Meta,
+	}
+	if parent != nil {
+		sn.Parent = &parent.ID
+	}
+	if err := snapshot.Save(ctx, repo, sn); err != nil {
+		return nil, fmt.Errorf("record the snapshot of %s %s: %w", src.Kind, src.Name, err)
+	}
+	return sn, nil
+}
