@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -99,6 +100,10 @@ func main() {
 			_ = pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
+		// As the plugin and the CLI do: collect garbage before the heap doubles.
+		if os.Getenv("BENCH_NOLIMIT") == "" {
+			debug.SetMemoryLimit(memoryLimit)
+		}
 		err = ours(ctx, e, args[1], args[2], args[3])
 	case args[0] == "tar" && len(args) == 4:
 		err = tarPeer(ctx, e, args[1], args[2], args[3])
@@ -114,6 +119,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+const memoryLimit = 160 << 20
 
 // sample is one timed step of one peer.
 type sample struct {

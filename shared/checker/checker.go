@@ -183,7 +183,7 @@ func (c *check) markPack(blobs []repository.BlobInfo, what string) {
 
 // readPack reads a pack and returns the blobs found damaged in it.
 func (c *check) readPack(ctx context.Context, id repository.ID, blobs []repository.BlobInfo) (map[repository.ID]string, error) {
-	pack, err := c.repo.ReadPack(ctx, id)
+	pack, err := c.repo.ReadPack(ctx, id, nil)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, err
@@ -198,7 +198,7 @@ func (c *check) readPack(ctx context.Context, id repository.ID, blobs []reposito
 	nameOK := repository.VerifyPackName(id, pack) // before blobs are decrypted in place
 	_, headerErr := c.repo.PackContents(pack)
 	for _, bi := range blobs {
-		if _, err := c.repo.BlobInPack(bi, pack); err != nil {
+		if _, err := c.repo.BlobInPack(bi, pack, nil); err != nil {
 			out[bi.ID] = err.Error()
 		}
 	}

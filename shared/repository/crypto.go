@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -165,15 +166,23 @@ func (c *crypter) open(dst, sealed, aad []byte) ([]byte, error) {
 }
 
 // hasher computes blob IDs: keyed BLAKE3, so that IDs say nothing outside this repository.
+// Keying a hasher costs more than hashing a small chunk, so keyed hashers are reused.
 type hasher struct {
-	key []byte
+	pool *sync.Pool
+}
+
+func newHasher(key []byte) (hasher, error) {
+	proto, err := blake3.NewKeyed(key)
+	if err != nil {
+		return hasher{}, err
+	}
+	return hasher{pool: &sync.Pool{New: func() any { return proto.Clone() }}}, nil
 }
 
 func (h hasher) sum(data []byte) ID {
-	hh, err := blake3.NewKeyed(h.key)
-	if err != nil {
-		panic(err) // the key length is checked when the master key is opened
-	}
+	hh := h.pool.Get().(*blake3.Hasher)
+	defer h.pool.Put(hh)
+	hh.Reset()
 	_, _ = hh.Write(data)
 	var id ID
 	hh.Sum(id[:0])

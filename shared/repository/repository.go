@@ -34,10 +34,10 @@ const FormatVersion = 1
 
 // Target pack size: large enough that object count stays small, small enough that a few
 // packs in flight keep memory modest.
-const packSize = 16 << 20
+const packSize = 8 << 20
 
 // Uploads in flight at once; a full queue makes writers wait, which bounds memory.
-const maxUploads = 3
+const maxUploads = 2
 
 // ErrNotInitialized says the backend holds no repository yet.
 var ErrNotInitialized = errors.New("no repository here yet")
@@ -176,6 +176,10 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 	if err != nil {
 		return nil, err
 	}
+	h, err := newHasher(mk.Hash)
+	if err != nil {
+		return nil, err
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, err
@@ -185,7 +189,7 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 		return nil, err
 	}
 	r := &Repository{
-		be: be, cfg: cfg, crypt: c, hash: hasher{key: mk.Hash}, idx: newIndex(), enc: enc, dec: dec,
+		be: be, cfg: cfg, crypt: c, hash: h, idx: newIndex(), enc: enc, dec: dec,
 		inflight: map[ID]struct{}{},
 		pools:    map[BlobType]chan *packer{},
 		slots:    make(chan struct{}, maxUploads),
@@ -203,7 +207,7 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 }
 
 // A pack buffer holds a full pack, its largest last blob and the header without growing.
-const packBufSize = packSize + 2<<20 + 256<<10
+const packBufSize = packSize + 1<<20 + 256<<10
 
 func (r *Repository) newPacker() *packer {
 	bufp := r.packBufs.Get().(*[]byte)
@@ -406,36 +410,43 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobMissing)
 	}
-	sealed, err := r.be.GetRange(ctx, packName(bi.Pack), int64(bi.Offset), int64(bi.Length))
-	if err != nil {
+	sealed := make([]byte, bi.Length)
+	if err := r.be.ReadAt(ctx, packName(bi.Pack), int64(bi.Offset), sealed); err != nil {
 		return nil, fmt.Errorf("read %s blob %s from pack %s: %w", t, id.Short(), bi.Pack.Short(), err)
 	}
 	return r.OpenBlob(bi, sealed)
 }
 
-// ReadPack reads a whole pack, for readers that need most of its blobs.
-func (r *Repository) ReadPack(ctx context.Context, id ID) ([]byte, error) {
-	var data []byte
-	var err error
-	if size, ok := r.idx.packSize(id); ok {
-		data, err = r.be.GetRange(ctx, packName(id), 0, size)
-	} else {
-		data, err = r.be.Get(ctx, packName(id))
+// ReadPack reads a whole pack, for readers that need most of its blobs, into buf when it
+// is large enough, and returns the pack's bytes.
+func (r *Repository) ReadPack(ctx context.Context, id ID, buf []byte) ([]byte, error) {
+	size, ok := r.idx.packSize(id)
+	if !ok {
+		data, err := r.be.Get(ctx, packName(id))
+		if err != nil {
+			return nil, fmt.Errorf("read pack %s: %w", id.Short(), err)
+		}
+		return data, nil
 	}
-	if err != nil {
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if err := r.be.ReadAt(ctx, packName(id), 0, buf); err != nil {
 		return nil, fmt.Errorf("read pack %s: %w", id.Short(), err)
 	}
-	return data, nil
+	return buf, nil
 }
 
 // BlobInPack opens one blob of a pack that ReadPack returned; the blob's bytes in the pack
-// are overwritten, so each blob of a pack can be opened once.
-func (r *Repository) BlobInPack(bi BlobInfo, pack []byte) ([]byte, error) {
+// are overwritten, so each blob of a pack can be opened once. Compressed blobs are
+// decompressed into scratch when it is large enough.
+func (r *Repository) BlobInPack(bi BlobInfo, pack, scratch []byte) ([]byte, error) {
 	end := int64(bi.Offset) + int64(bi.Length)
 	if end > int64(len(pack)) {
 		return nil, fmt.Errorf("%s blob %s: pack %s is %d bytes, shorter than the index says", bi.Type, bi.ID.Short(), bi.Pack.Short(), len(pack))
 	}
-	return r.OpenBlob(bi, pack[bi.Offset:end])
+	return r.openBlob(bi, pack[bi.Offset:end], scratch)
 }
 
 // ErrCorrupt marks data that failed authentication, decompression or its hash check.
@@ -444,6 +455,10 @@ var ErrCorrupt = errors.New("corrupt")
 // OpenBlob authenticates and decodes a sealed blob and checks that its content has its ID.
 // It decrypts in place: sealed is overwritten.
 func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
+	return r.openBlob(bi, sealed, nil)
+}
+
+func (r *Repository) openBlob(bi BlobInfo, sealed, scratch []byte) ([]byte, error) {
 	// Decrypt in place: the sealed bytes are not needed afterwards.
 	payload, err := r.crypt.openInPlace(sealed, blobAAD(bi.Type, bi.ID))
 	if err != nil {
@@ -451,7 +466,10 @@ func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
 	}
 	data := payload
 	if uint32(len(payload)) != bi.RawLength {
-		data, err = r.dec.DecodeAll(payload, make([]byte, 0, bi.RawLength))
+		if uint32(cap(scratch)) < bi.RawLength {
+			scratch = make([]byte, 0, bi.RawLength)
+		}
+		data, err = r.dec.DecodeAll(payload, scratch[:0])
 		if err != nil {
 			return nil, fmt.Errorf("%s blob %s in pack %s: %w: decompress: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 		}

@@ -151,13 +151,13 @@ func TestPackHeaderListsItsBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for packID := range r.Packs() {
-		pack, _ := r.ReadPack(ctx, packID)
+		pack, _ := r.ReadPack(ctx, packID, nil)
 		blobs, err := r.PackContents(pack)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, b := range blobs {
-			if _, err := r.BlobInPack(b, pack); err != nil {
+			if _, err := r.BlobInPack(b, pack, nil); err != nil {
 				t.Errorf("blob %s: %v", b.ID.Short(), err)
 			}
 			delete(want, b.ID)

@@ -24,8 +24,9 @@ type Backend interface {
 	// creating one name, exactly one succeeds.
 	Create(ctx context.Context, name string, data []byte) error
 	Get(ctx context.Context, name string) ([]byte, error)
-	// GetRange reads length bytes at offset.
-	GetRange(ctx context.Context, name string, offset, length int64) ([]byte, error)
+	// ReadAt fills buf with the object's bytes from offset on; fewer bytes is an error.
+	// Callers reuse buf across reads, which keeps large reads from allocating.
+	ReadAt(ctx context.Context, name string, offset int64, buf []byte) error
 	// Stat returns the object's size.
 	Stat(ctx context.Context, name string) (int64, error)
 	// List calls fn for every object whose name starts with prefix, in no particular order.

@@ -95,28 +95,27 @@ func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
 	return data, notFound(name, err)
 }
 
-func (b *Backend) GetRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
+func (b *Backend) ReadAt(ctx context.Context, name string, offset int64, buf []byte) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	p, err := b.path(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, notFound(name, err)
+		return notFound(name, err)
 	}
 	defer f.Close()
-	buf := make([]byte, length)
 	n, err := f.ReadAt(buf, offset)
-	if err == io.EOF && int64(n) < length {
-		return nil, fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, length)
+	if err == io.EOF && n < len(buf) {
+		return fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, len(buf))
 	}
 	if err != nil && err != io.EOF {
-		return nil, err
+		return err
 	}
-	return buf, nil
+	return nil
 }
 
 func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {

@@ -152,34 +152,39 @@ func (b *Backend) Create(ctx context.Context, name string, data []byte) error {
 }
 
 func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
-	return b.read(ctx, name, minio.GetObjectOptions{}, -1)
-}
-
-func (b *Backend) GetRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
-	var opts minio.GetObjectOptions
-	if err := opts.SetRange(offset, offset+length-1); err != nil {
-		return nil, err
-	}
-	return b.read(ctx, name, opts, length)
-}
-
-func (b *Backend) read(ctx context.Context, name string, opts minio.GetObjectOptions, want int64) ([]byte, error) {
-	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
+	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, b.wrap("get", name, err)
 	}
 	defer obj.Close()
-	var buf bytes.Buffer
-	if want > 0 {
-		buf.Grow(int(want))
-	}
-	if _, err := io.Copy(&buf, obj); err != nil {
+	data, err := io.ReadAll(obj)
+	if err != nil {
 		return nil, b.wrap("get", name, err)
 	}
-	if want >= 0 && int64(buf.Len()) != want {
-		return nil, fmt.Errorf("%s: short read: %d of %d bytes", name, buf.Len(), want)
+	return data, nil
+}
+
+func (b *Backend) ReadAt(ctx context.Context, name string, offset int64, buf []byte) error {
+	if len(buf) == 0 {
+		return nil
 	}
-	return buf.Bytes(), nil
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(offset, offset+int64(len(buf))-1); err != nil {
+		return err
+	}
+	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
+	if err != nil {
+		return b.wrap("get", name, err)
+	}
+	defer obj.Close()
+	n, err := io.ReadFull(obj, buf)
+	if err == io.ErrUnexpectedEOF || (err == io.EOF && n < len(buf)) {
+		return fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, len(buf))
+	}
+	if err != nil {
+		return b.wrap("get", name, err)
+	}
+	return nil
 }
 
 func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {
