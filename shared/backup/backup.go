@@ -35,6 +35,11 @@ type Options struct {
 // Run backs up src and returns the stored snapshot.
 func Run(ctx context.Context, repo *repository.Repository, src Source, opts Options) (*snapshot.Snapshot, error) {
 	start := time.Now().UTC()
+	lock, err := repo.Lock(ctx, false, fmt.Sprintf("backup of %s %s", src.Kind, src.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
 		return nil, err

@@ -134,9 +134,63 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 		if f == nil || superseded[ids[i]] {
 			continue
 		}
+		r.indexFiles = append(r.indexFiles, ids[i])
 		for _, p := range f.Packs {
 			r.idx.addPack(p)
 		}
+	}
+	return nil
+}
+
+// RewriteIndex replaces every index file that was read at open with one that lists all
+// packs but drop. The new file names the ones it replaces, so a crash between writing it and
+// deleting them leaves a consistent index. Index files that could not be read are left in
+// place, for a later repair.
+func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
+	dropped := map[ID]bool{}
+	for _, id := range drop {
+		dropped[id] = true
+	}
+	byPack := map[ID][]indexBlob{}
+	r.idx.mu.RLock()
+	for id, loc := range r.idx.blobs {
+		if !dropped[loc.Pack] {
+			byPack[loc.Pack] = append(byPack[loc.Pack], indexBlob{ID: id, Type: loc.Type, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
+		}
+	}
+	f := indexFile{Supersedes: append([]ID(nil), r.indexFiles...)}
+	for pack, blobs := range byPack {
+		f.Packs = append(f.Packs, indexPack{ID: pack, Size: r.idx.packs[pack], Blobs: blobs})
+	}
+	r.idx.mu.RUnlock()
+
+	newID, err := r.SaveFile(ctx, IndexFile, f)
+	if err != nil {
+		return fmt.Errorf("write the new index: %w", err)
+	}
+	for _, old := range f.Supersedes {
+		if err := r.DeleteFile(ctx, IndexFile, old); err != nil {
+			return fmt.Errorf("remove replaced index %s: %w", old.Short(), err)
+		}
+	}
+	r.indexFiles = []ID{newID}
+	r.idx.mu.Lock()
+	for id, loc := range r.idx.blobs {
+		if dropped[loc.Pack] {
+			delete(r.idx.blobs, id)
+		}
+	}
+	for id := range dropped {
+		delete(r.idx.packs, id)
+	}
+	r.idx.mu.Unlock()
+	return nil
+}
+
+// DeletePack removes a pack from storage; call it only after RewriteIndex dropped it.
+func (r *Repository) DeletePack(ctx context.Context, id ID) error {
+	if err := r.be.Delete(ctx, packName(id)); err != nil {
+		return fmt.Errorf("remove pack %s: %w", id.Short(), err)
 	}
 	return nil
 }

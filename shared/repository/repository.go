@@ -68,6 +68,7 @@ type Repository struct {
 	scratch   sync.Pool // *[]byte for compression
 
 	indexProblems []error
+	indexFiles    []ID // the index files read at open (or written since by RewriteIndex)
 }
 
 // Backend returns the storage the repository lives on.
@@ -372,7 +373,12 @@ func (r *Repository) Flush(ctx context.Context) error {
 	if len(written) == 0 {
 		return nil
 	}
-	_, err = r.SaveFile(ctx, IndexFile, indexFile{Packs: written})
+	id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: written})
+	if err == nil {
+		r.mu.Lock()
+		r.indexFiles = append(r.indexFiles, id)
+		r.mu.Unlock()
+	}
 	if err != nil {
 		r.mu.Lock()
 		r.written = append(written, r.written...)

@@ -199,3 +199,42 @@ func TestConcurrentInitialisationEndsInOneRepository(t *testing.T) {
 		t.Errorf("reopen: %v", err)
 	}
 }
+
+func TestExclusiveLockWaitsForSharedLocks(t *testing.T) {
+	ctx := context.Background()
+	r, _ := Init(ctx, newBackend(t), "pw")
+	backup1, err := r.Lock(ctx, false, "backup of volume a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup2, err := r.Lock(ctx, false, "backup of volume b")
+	if err != nil {
+		t.Fatalf("two backups at once: %v", err)
+	}
+	_, err = r.Lock(ctx, true, "prune")
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "backup of volume") {
+		t.Fatalf("prune during backups: %v", err)
+	}
+	must(t, backup1.Unlock(ctx))
+	must(t, backup2.Unlock(ctx))
+	prune, err := r.Lock(ctx, true, "prune")
+	if err != nil {
+		t.Fatalf("prune after the backups: %v", err)
+	}
+	if _, err := r.Lock(ctx, false, "backup"); !errors.Is(err, ErrLocked) {
+		t.Errorf("backup during prune: %v", err)
+	}
+	must(t, prune.Unlock(ctx))
+	var left int
+	_ = r.ListFiles(ctx, LockFile, func(ID) error { left++; return nil })
+	if left != 0 {
+		t.Errorf("%d locks left behind", left)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/swarmbackup/swarmbackup/shared/retention"
 )
 
 // Quiesce modes: how the containers using a volume are held still while it is captured.
@@ -31,7 +32,7 @@ type Options struct {
 	// Schedule is the snapshot schedule as given ("" for none); Cron is its parsed form.
 	Schedule string
 	Cron     cron.Schedule `json:"-"`
-	Keep     Retention
+	Keep     retention.Policy
 	Quiesce  string
 	Pre      string
 	Post     string
@@ -39,80 +40,6 @@ type Options struct {
 	Restore string
 	// From names the volume whose snapshots fill this one ("" means the volume itself).
 	From string
-}
-
-// Retention says how many snapshots to keep per period; zero means no rule for that period.
-type Retention struct {
-	Last    int `json:",omitempty"`
-	Hourly  int `json:",omitempty"`
-	Daily   int `json:",omitempty"`
-	Weekly  int `json:",omitempty"`
-	Monthly int `json:",omitempty"`
-	Yearly  int `json:",omitempty"`
-}
-
-// IsZero reports whether no retention rule is set.
-func (r Retention) IsZero() bool { return r == Retention{} }
-
-// String renders the retention in the form the `keep` option takes.
-func (r Retention) String() string {
-	var parts []string
-	for _, f := range r.fields() {
-		if *f.n > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", f.name, *f.n))
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-type retentionField struct {
-	name string
-	n    *int
-}
-
-func (r *Retention) fields() []retentionField {
-	return []retentionField{
-		{"last", &r.Last}, {"hourly", &r.Hourly}, {"daily", &r.Daily},
-		{"weekly", &r.Weekly}, {"monthly", &r.Monthly}, {"yearly", &r.Yearly},
-	}
-}
-
-// ParseRetention parses a rule list such as "last=24,daily=7,weekly=4".
-func ParseRetention(s string) (Retention, error) {
-	var r Retention
-	if strings.TrimSpace(s) == "" {
-		return r, nil
-	}
-	fields := r.fields()
-	for _, item := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok {
-			return Retention{}, fmt.Errorf("%q is not RULE=N (rules: %s)", item, retentionNames(fields))
-		}
-		var target *int
-		for _, f := range fields {
-			if f.name == k {
-				target = f.n
-			}
-		}
-		if target == nil {
-			return Retention{}, fmt.Errorf("unknown rule %q (rules: %s)", k, retentionNames(fields))
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return Retention{}, fmt.Errorf("%s=%s: the count must be a whole number of at least 1", k, v)
-		}
-		*target = n
-	}
-	return r, nil
-}
-
-func retentionNames(fields []retentionField) string {
-	names := make([]string, len(fields))
-	for i, f := range fields {
-		names[i] = f.name
-	}
-	return strings.Join(names, ", ")
 }
 
 // ParseSchedule accepts five-field cron expressions and the descriptors @hourly, @daily,
@@ -147,7 +74,7 @@ func Parse(raw map[string]string) (Options, error) {
 			o.Schedule = v
 			o.Cron, err = ParseSchedule(v)
 		case "keep":
-			o.Keep, err = ParseRetention(v)
+			o.Keep, err = retention.ParsePolicy(v)
 		case "quiesce":
 			switch v {
 			case QuiesceNone, QuiescePause, QuiesceStop, QuiesceExec:

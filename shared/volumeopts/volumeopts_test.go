@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/retention"
 )
 
 func TestParseAcceptsTheContractOptions(t *testing.T) {
@@ -19,7 +21,7 @@ func TestParseAcceptsTheContractOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Keep != (Retention{Last: 24, Daily: 7, Weekly: 4}) {
+	if o.Keep != (retention.Policy{Last: 24, Daily: 7, Weekly: 4}) {
 		t.Errorf("keep = %+v", o.Keep)
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

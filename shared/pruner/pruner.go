@@ -1,0 +1,179 @@
+// Package pruner applies retention to snapshots and removes the data no remaining snapshot
+// needs. It runs under the repository's exclusive lock, so no backup is running meanwhile,
+// and orders its writes so that a crash at any point loses nothing that is still needed:
+// snapshot records go first, then a new index replaces the old ones, and packs go last.
+package pruner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/retention"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Options say what to keep.
+type Options struct {
+	Policy retention.Policy
+	// Kind and Source, when set, limit retention to those snapshots; data removal always
+	// considers the whole repository.
+	Kind, Source string
+	DryRun       bool
+}
+
+// Plan is what a prune removes (or would, with DryRun).
+type Plan struct {
+	Keep   []Entry `json:"keep"`
+	Forget []Entry `json:"forget"`
+	// PacksRemoved and BytesRemoved count packs no kept snapshot needs at all.
+	PacksRemoved int   `json:"packs_removed"`
+	BytesRemoved int64 `json:"bytes_removed"`
+	// PacksKeptPartly hold some unneeded blobs beside needed ones; they are kept whole.
+	PacksKeptPartly int `json:"packs_kept_partly"`
+}
+
+// Entry is one snapshot and the rules that keep it.
+type Entry struct {
+	Snapshot *snapshot.Snapshot `json:"-"`
+	ID       string             `json:"id"`
+	Kind     string             `json:"kind"`
+	Source   string             `json:"source"`
+	Time     string             `json:"time"`
+	Reasons  []string           `json:"reasons,omitempty"`
+}
+
+type timed struct{ sn *snapshot.Snapshot }
+
+func (t timed) When() time.Time { return t.sn.Time }
+
+// Prune applies the policy to each (kind, source) group separately.
+func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Plan, error) {
+	lock, err := repo.Lock(ctx, true, "prune")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+
+	list, problems, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		// Removing data while a record cannot be read could remove what it needs.
+		return nil, fmt.Errorf("prune stopped: %w (run verify)", problems[0])
+	}
+	plan := &Plan{}
+	groups := map[[2]string][]timed{}
+	for _, sn := range list {
+		if (opts.Kind != "" && sn.Kind != opts.Kind) || (opts.Source != "" && sn.Source != opts.Source) {
+			plan.Keep = append(plan.Keep, entry(sn, []string{"not selected"}))
+			continue
+		}
+		k := [2]string{sn.Kind, sn.Source}
+		groups[k] = append(groups[k], timed{sn})
+	}
+	for _, g := range groups {
+		decisions, err := retention.Apply(g, opts.Policy)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range decisions {
+			if d.Keep {
+				plan.Keep = append(plan.Keep, entry(g[i].sn, d.Reasons))
+			} else {
+				plan.Forget = append(plan.Forget, entry(g[i].sn, nil))
+			}
+		}
+	}
+	sortEntries(plan.Keep)
+	sortEntries(plan.Forget)
+
+	used, err := usedBlobs(ctx, repo, plan.Keep)
+	if err != nil {
+		return nil, err
+	}
+	packs := repo.Packs()
+	blobsIn := map[repository.ID][2]int{} // pack -> used, unused
+	repo.Blobs(func(bi repository.BlobInfo) {
+		c := blobsIn[bi.Pack]
+		if used[bi.ID] {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		blobsIn[bi.Pack] = c
+	})
+	var remove []repository.ID
+	for id, size := range packs {
+		c := blobsIn[id]
+		switch {
+		case c[0] == 0:
+			remove = append(remove, id)
+			plan.PacksRemoved++
+			plan.BytesRemoved += size
+		case c[1] > 0:
+			plan.PacksKeptPartly++
+		}
+	}
+	if opts.DryRun {
+		return plan, nil
+	}
+	for _, e := range plan.Forget {
+		if err := repo.DeleteFile(ctx, repository.SnapshotFile, e.Snapshot.ID); err != nil {
+			return nil, fmt.Errorf("forget snapshot %s: %w", e.ID, err)
+		}
+	}
+	if err := repo.RewriteIndex(ctx, remove); err != nil {
+		return nil, err
+	}
+	for _, id := range remove {
+		if err := repo.DeletePack(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+func entry(sn *snapshot.Snapshot, reasons []string) Entry {
+	return Entry{Snapshot: sn, ID: sn.ID.Short(), Kind: sn.Kind, Source: sn.Source, Time: sn.Time.Format("2006-01-02 15:04:05"), Reasons: reasons}
+}
+
+func sortEntries(es []Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Snapshot.Time.Before(es[j].Snapshot.Time) })
+}
+
+// usedBlobs walks the trees of every kept snapshot.
+func usedBlobs(ctx context.Context, repo *repository.Repository, keep []Entry) (map[repository.ID]bool, error) {
+	used := map[repository.ID]bool{}
+	var walk func(id repository.ID) error
+	walk = func(id repository.ID) error {
+		if used[id] {
+			return nil // a shared subtree: walked already
+		}
+		used[id] = true
+		tree, err := snapshot.LoadTree(ctx, repo, id)
+		if err != nil {
+			return err
+		}
+		for _, n := range tree.Nodes {
+			for _, c := range n.Content {
+				used[c] = true
+			}
+			if n.Subtree != nil {
+				if err := walk(*n.Subtree); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, e := range keep {
+		if err := walk(e.Snapshot.Tree); err != nil {
+			return nil, fmt.Errorf("prune stopped: snapshot %s: %w (run verify)", e.ID, err)
+		}
+	}
+	return used, nil
+}

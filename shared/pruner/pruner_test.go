@@ -1,0 +1,138 @@
+package pruner_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/backup"
+	"github.com/swarmbackup/swarmbackup/shared/checker"
+	"github.com/swarmbackup/swarmbackup/shared/pruner"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/restorer"
+	"github.com/swarmbackup/swarmbackup/shared/retention"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
+)
+
+// history backs up a volume four times, each time with a new 300 kB file replacing the last,
+// so that every snapshot owns data no other one has.
+func history(t *testing.T) (storage.Backend, []*snapshot.Snapshot, string) {
+	t.Helper()
+	ctx := context.Background()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.OpenOrInit(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	var snaps []*snapshot.Snapshot
+	for range 4 {
+		data := make([]byte, 300<<10)
+		_, _ = rand.Read(data)
+		_ = os.RemoveAll(filepath.Join(src, "gen"))
+		if err := os.MkdirAll(filepath.Join(src, "gen"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, "gen", "data"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sn, err := backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: "db", Path: src}, backup.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, sn)
+		time.Sleep(10 * time.Millisecond)
+	}
+	return be, snaps, src
+}
+
+func open(t *testing.T, be storage.Backend) *repository.Repository {
+	t.Helper()
+	r, err := repository.Open(context.Background(), be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func bytesStored(t *testing.T, be storage.Backend) int64 {
+	var total int64
+	_ = be.List(context.Background(), "data/", func(_ string, size int64) error { total += size; return nil })
+	return total
+}
+
+func TestPruneForgetsOldSnapshotsAndFreesTheirData(t *testing.T) {
+	ctx := context.Background()
+	be, snaps, _ := history(t)
+	before := bytesStored(t, be)
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Forget) != 2 || plan.Forget[0].ID != snaps[0].ID.Short() || plan.Forget[1].ID != snaps[1].ID.Short() {
+		t.Fatalf("forgot %+v", plan.Forget)
+	}
+	after := bytesStored(t, be)
+	if after >= before || plan.PacksRemoved == 0 {
+		t.Errorf("storage went from %d to %d bytes (%d packs removed)", before, after, plan.PacksRemoved)
+	}
+	r := open(t, be)
+	list, _, _ := snapshot.List(ctx, r)
+	if len(list) != 2 {
+		t.Fatalf("%d snapshots left", len(list))
+	}
+	rep, err := checker.Check(ctx, r, checker.Options{ReadData: true})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after prune: %v %+v", err, rep)
+	}
+	if _, err := restorer.Restore(ctx, r, list[1].Tree, filepath.Join(t.TempDir(), "r"), restorer.Options{}); err != nil {
+		t.Errorf("restore of a kept snapshot: %v", err)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	be, _, _ := history(t)
+	before := bytesStored(t, be)
+	plan, err := pruner.Prune(context.Background(), open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Forget) != 3 || plan.PacksRemoved == 0 {
+		t.Errorf("plan: %+v", plan)
+	}
+	list, _, _ := snapshot.List(context.Background(), open(t, be))
+	if len(list) != 4 || bytesStored(t, be) != before {
+		t.Error("a dry run removed something")
+	}
+}
+
+func TestPruneWaitsForRunningBackups(t *testing.T) {
+	ctx := context.Background()
+	be, _, _ := history(t)
+	r := open(t, be)
+	lock, err := r.Lock(ctx, false, "backup of volume db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	_, err = pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
+	if !errors.Is(err, repository.ErrLocked) {
+		t.Errorf("prune during a backup: %v", err)
+	}
+}
+
+func TestPruneWithoutARuleIsRefused(t *testing.T) {
+	be, _, _ := history(t)
+	if _, err := pruner.Prune(context.Background(), open(t, be), pruner.Options{}); err == nil {
+		t.Error("prune without rules succeeded")
+	}
+}
