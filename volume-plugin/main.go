@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -19,15 +20,20 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/agent"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/driver"
 )
 
 // Paths inside the plugin's rootfs, as config.json declares them.
 const (
-	dataDir   = "/data"
-	mountDir  = "/mnt/volumes"
-	socketDir = "/run/docker/plugins"
+	dataDir    = "/data"
+	mountDir   = "/mnt/volumes"
+	socketDir  = "/run/docker/plugins"
+	secretsDir = "/etc/swarmbackup"
 )
+
+// Collect garbage before the heap doubles: the plugin shares every node with its workloads.
+const memoryLimit = 192 << 20
 
 func main() {
 	log := newLogger(os.Getenv("SWARMBACKUP_LOG_LEVEL"))
@@ -46,6 +52,7 @@ func newLogger(level string) *slog.Logger {
 }
 
 func run(log *slog.Logger) error {
+	debug.SetMemoryLimit(memoryLimit)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -57,6 +64,7 @@ func run(log *slog.Logger) error {
 	h.HandleFunc(agentapi.VersionPath, func(w http.ResponseWriter, _ *http.Request) {
 		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
 	})
+	agent.New(ctx, d, agent.NewRepos(secretsDir), log).Handlers(h.HandleFunc)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

@@ -24,7 +24,11 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(
+		newLsCommand(dockerCli),
+		newPruneCommand(dockerCli),
+		newVerifyCommand(dockerCli),
 		newVersionCommand(dockerCli),
+		newVolumeCommand(dockerCli),
 	)
 	return cmd
 }

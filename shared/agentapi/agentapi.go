@@ -23,12 +23,45 @@ const hostPluginDir = "/run/docker/plugins"
 
 // Endpoints served beside the volume API.
 const (
-	VersionPath = "/SwarmBackup.Version"
+	VersionPath  = "/SwarmBackup.Version"
+	SnapshotPath = "/SwarmBackup.Snapshot"
+	JobPath      = "/SwarmBackup.Job"
 )
 
 // VersionResponse answers VersionPath.
 type VersionResponse struct {
 	Version string
+}
+
+// SnapshotRequest asks for a snapshot of one volume; it answers at once with the Job.
+type SnapshotRequest struct {
+	Volume string
+}
+
+// JobRequest asks how a job is going.
+type JobRequest struct {
+	ID string
+}
+
+// Job states.
+const (
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// Job is work the agent does in the background.
+type Job struct {
+	ID       string
+	Volume   string
+	State    string
+	Error    string `json:",omitempty"`
+	Snapshot string `json:",omitempty"` // the snapshot's full ID, once done
+	Started  time.Time
+	Finished time.Time `json:",omitempty"`
+	Files    uint64
+	Bytes    uint64
+	BytesNew uint64
 }
 
 // ErrorResponse is how the plugin protocol carries an error.
@@ -65,6 +98,38 @@ func (c *Client) Version(ctx context.Context) (VersionResponse, error) {
 	var resp VersionResponse
 	err := c.call(ctx, VersionPath, struct{}{}, &resp)
 	return resp, err
+}
+
+// Snapshot starts a snapshot of a volume.
+func (c *Client) Snapshot(ctx context.Context, volume string) (Job, error) {
+	var job Job
+	err := c.call(ctx, SnapshotPath, SnapshotRequest{Volume: volume}, &job)
+	return job, err
+}
+
+// Job returns a job's state.
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	var job Job
+	err := c.call(ctx, JobPath, JobRequest{ID: id}, &job)
+	return job, err
+}
+
+// Wait polls a job until it ends or ctx is done.
+func (c *Client) Wait(ctx context.Context, job Job) (Job, error) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for job.State == JobRunning {
+		select {
+		case <-ctx.Done():
+			return job, ctx.Err()
+		case <-t.C:
+		}
+		var err error
+		if job, err = c.Job(ctx, job.ID); err != nil {
+			return job, err
+		}
+	}
+	return job, nil
 }
 
 func (c *Client) call(ctx context.Context, path string, req, resp any) error {

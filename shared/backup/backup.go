@@ -40,6 +40,11 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		return nil, err
 	}
 	defer lock.Unlock(ctx)
+	// A prune may have run between opening the repository and taking the lock; under the
+	// lock none can, so what the index says now stays true until the snapshot is saved.
+	if err := repo.ReloadIndex(ctx); err != nil {
+		return nil, err
+	}
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
 		return nil, err

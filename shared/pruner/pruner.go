@@ -56,6 +56,9 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, err
 	}
 	defer lock.Unlock(ctx)
+	if err := repo.ReloadIndex(ctx); err != nil {
+		return nil, err
+	}
 
 	list, problems, err := snapshot.List(ctx, repo)
 	if err != nil {

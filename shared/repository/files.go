@@ -82,6 +82,14 @@ func (r *Repository) DeleteFile(ctx context.Context, kind FileKind, id ID) error
 // IndexProblems lists the index files that could not be read when the repository was opened.
 func (r *Repository) IndexProblems() []error { return r.indexProblems }
 
+// ReloadIndex forgets the index and reads it again, to see what other writers added or
+// pruned since the repository was opened. Call it with no blob saves pending.
+func (r *Repository) ReloadIndex(ctx context.Context) error {
+	r.idx = newIndex()
+	r.indexFiles, r.indexProblems = nil, nil
+	return r.loadIndex(ctx)
+}
+
 // loadIndex reads every index file, in parallel, into memory.
 func (r *Repository) loadIndex(ctx context.Context) error {
 	var ids []ID

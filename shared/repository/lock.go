@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,6 +23,8 @@ const (
 type lockRecord struct {
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
+	BootID    string    `json:"boot_id,omitempty"`
+	Start     uint64    `json:"start,omitempty"` // the process's start time, in ticks since boot
 	Purpose   string    `json:"purpose"`
 	Exclusive bool      `json:"exclusive"`
 	Time      time.Time `json:"time"`
@@ -42,7 +46,8 @@ var ErrLocked = errors.New("repository is in use")
 // Lock takes a shared or exclusive lock for purpose (such as "backup of volume db").
 func (r *Repository) Lock(ctx context.Context, exclusive bool, purpose string) (*Lock, error) {
 	host, _ := os.Hostname()
-	rec := lockRecord{Host: host, PID: os.Getpid(), Purpose: purpose, Exclusive: exclusive, Time: time.Now().UTC()}
+	rec := lockRecord{Host: host, PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()),
+		Purpose: purpose, Exclusive: exclusive, Time: time.Now().UTC()}
 	id, err := r.SaveFile(ctx, LockFile, rec)
 	if err != nil {
 		return nil, fmt.Errorf("lock the repository: %w", err)
@@ -73,7 +78,7 @@ func (r *Repository) conflictingLock(ctx context.Context, own ID, exclusive bool
 		if err := r.LoadFile(ctx, LockFile, id, &rec); err != nil {
 			continue // removed meanwhile, or damaged: it protects nothing
 		}
-		if time.Since(rec.Time) > lockStale {
+		if time.Since(rec.Time) > lockStale || holderDied(rec) {
 			continue
 		}
 		if exclusive || rec.Exclusive {
@@ -111,4 +116,49 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.repo.DeleteFile(context.WithoutCancel(ctx), LockFile, l.id)
+}
+
+// holderDied reports whether a lock was taken on this machine by a process that no longer
+// runs, so that a killed backup or prune does not block the next run until its lock is stale.
+func holderDied(rec lockRecord) bool {
+	host, _ := os.Hostname()
+	if rec.Host != host || rec.BootID == "" {
+		return false
+	}
+	if rec.BootID != bootID() {
+		return true // the machine restarted since
+	}
+	start := processStart(rec.PID)
+	return start == 0 || start != rec.Start
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// processStart returns a process's start time from /proc, or 0 when there is no such process.
+// A PID reused by another process has another start time.
+func processStart(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: the fields after it start at the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return start
 }

@@ -65,6 +65,14 @@ func (d *Driver) mountpoint(name string) string { return filepath.Join(d.mountDi
 // DataPath is where a volume's files live inside the plugin, whether mounted or not.
 func (d *Driver) DataPath(name string) string { return d.dataPath(name) }
 
+// Exists reports whether the driver holds a volume of that name.
+func (d *Driver) Exists(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.state.Volumes[name]
+	return ok
+}
+
 func (d *Driver) save() error {
 	if err := d.state.save(d.statePath()); err != nil {
 		return fmt.Errorf("persist volume state: %w", err)

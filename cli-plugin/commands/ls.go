@@ -1,0 +1,110 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+type lsOptions struct {
+	repo   repoOptions
+	format string
+	quiet  bool
+	kind   string
+}
+
+// snapshotSummary is one row of `ls`, and what --format json prints.
+type snapshotSummary struct {
+	ID      string            `json:"id"`
+	Time    time.Time         `json:"time"`
+	Kind    string            `json:"kind"`
+	Source  string            `json:"source"` // cluster ID or volume name
+	Node    string            `json:"node"`
+	Host    string            `json:"host"`
+	Size    uint64            `json:"size"`
+	Objects uint64            `json:"objects"`
+	Tags    map[string]string `json:"tags,omitempty"`
+}
+
+func summarize(sn *snapshot.Snapshot) snapshotSummary {
+	return snapshotSummary{
+		ID: sn.ID.String(), Time: sn.Time, Kind: sn.Kind, Source: sn.Source, Node: sn.Node,
+		Host: sn.Hostname, Size: sn.Stats.Bytes, Objects: sn.Stats.Files, Tags: sn.Tags,
+	}
+}
+
+func newLsCommand(dockerCli command.Cli) *cobra.Command {
+	var opts lsOptions
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List backups: swarm state and volume snapshots",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLs(cmd.Context(), dockerCli, opts)
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only show IDs")
+	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "swarm" or "volume"`)
+	return cmd
+}
+
+func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
+	if opts.kind != "" && opts.kind != snapshot.KindSwarm && opts.kind != snapshot.KindVolume {
+		return fmt.Errorf("--kind %q: want swarm or volume", opts.kind)
+	}
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	list, problems, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
+	}
+	rows := []snapshotSummary{}
+	for _, sn := range list {
+		if opts.kind == "" || sn.Kind == opts.kind {
+			rows = append(rows, summarize(sn))
+		}
+	}
+	out := dockerCli.Out()
+	if opts.quiet {
+		for _, r := range rows {
+			fmt.Fprintln(out, r.ID[:12])
+		}
+		return nil
+	}
+	return writeFormatted(out, opts.format, rows, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE\tSIZE\tOBJECTS")
+		for _, r := range rows {
+			node := r.Node
+			if node == "" {
+				node = r.Host
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], r.Time.Local().Format("2006-01-02 15:04:05"),
+				r.Kind, shorten(r.Source, 25), shorten(node, 12), units.BytesSize(float64(r.Size)), r.Objects)
+		}
+		return tw.Flush()
+	})
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,77 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/pruner"
+	"github.com/swarmbackup/swarmbackup/shared/retention"
+)
+
+type pruneOptions struct {
+	repo   repoOptions
+	policy retention.Policy
+	dryRun bool
+	format string
+}
+
+func newPruneCommand(dockerCli command.Cli) *cobra.Command {
+	var opts pruneOptions
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Apply retention to swarm backups and volume snapshots, then remove data no backup needs",
+		Long: "Apply retention to each swarm and each volume separately, then remove the data that no kept\n" +
+			"backup needs. Waits for no backup: it refuses while one is running.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPrune(cmd.Context(), dockerCli, opts)
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	f := cmd.Flags()
+	f.IntVar(&opts.policy.Last, "keep-last", 0, "Keep the N newest backups")
+	f.IntVar(&opts.policy.Hourly, "keep-hourly", 0, "Keep the newest backup of each of the last N hours")
+	f.IntVar(&opts.policy.Daily, "keep-daily", 0, "Keep the newest backup of each of the last N days")
+	f.IntVar(&opts.policy.Weekly, "keep-weekly", 0, "Keep the newest backup of each of the last N weeks")
+	f.IntVar(&opts.policy.Monthly, "keep-monthly", 0, "Keep the newest backup of each of the last N months")
+	f.BoolVar(&opts.dryRun, "dry-run", false, "Show what would be removed, remove nothing")
+	f.StringVar(&opts.format, "format", "", formatFlagUsage)
+	return cmd
+}
+
+func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) error {
+	p := opts.policy
+	for name, n := range map[string]int{"last": p.Last, "hourly": p.Hourly, "daily": p.Daily, "weekly": p.Weekly, "monthly": p.Monthly} {
+		if n < 0 {
+			return fmt.Errorf("--keep-%s %d: give a count of 0 or more", name, n)
+		}
+	}
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := pruner.Prune(ctx, repo, pruner.Options{Policy: opts.policy, DryRun: opts.dryRun})
+	if err != nil {
+		return err
+	}
+	return writeFormatted(dockerCli.Out(), opts.format, plan, func(w io.Writer) error {
+		verb := "removed"
+		if opts.dryRun {
+			verb = "would remove"
+		}
+		for _, e := range plan.Forget {
+			fmt.Fprintf(w, "forget %s  %s  %s %s\n", e.ID, e.Time, e.Kind, e.Source)
+		}
+		for _, e := range plan.Keep {
+			fmt.Fprintf(w, "keep   %s  %s  %s %s  (%s)\n", e.ID, e.Time, e.Kind, e.Source, strings.Join(e.Reasons, ", "))
+		}
+		_, err := fmt.Fprintf(w, "%s %d backup(s) and %d pack(s), %s\n", verb, len(plan.Forget), plan.PacksRemoved, units.BytesSize(float64(plan.BytesRemoved)))
+		return err
+	})
+}

@@ -1,0 +1,66 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/swarmbackup/swarmbackup/shared/config"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+)
+
+// repoOptions are the flags of every command that touches backups.
+type repoOptions struct {
+	repo         string
+	passwordFile string
+}
+
+func (o *repoOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.repo, "repo", "", "Repository URL (default $SWARMBACKUP_REPO, else "+config.DefaultRepo+")")
+	fs.StringVar(&o.passwordFile, "password-file", "", "File holding the repository password (default $SWARMBACKUP_PASSWORD_FILE, else $SWARMBACKUP_PASSWORD, else "+defaultPasswordFile+")")
+}
+
+// open opens the repository for reading; a missing repository is an error.
+func (o *repoOptions) open(ctx context.Context) (*repository.Repository, error) {
+	return o.openWith(ctx, repository.Open)
+}
+
+// openForWrite opens the repository, creating it when the location is empty.
+func (o *repoOptions) openForWrite(ctx context.Context) (*repository.Repository, error) {
+	return o.openWith(ctx, repository.OpenOrInit)
+}
+
+// defaultPasswordFile is where the volume plugin reads the password on each node; on a
+// manager the CLI falls back to it, so both use the same repository out of the box.
+const defaultPasswordFile = "/etc/swarmbackup/password"
+
+func lookupEnv(name string) (string, bool) {
+	v, ok := os.LookupEnv(name)
+	if name == "SWARMBACKUP_PASSWORD_FILE" && v == "" && os.Getenv("SWARMBACKUP_PASSWORD") == "" {
+		if _, err := os.Stat(defaultPasswordFile); err == nil {
+			return defaultPasswordFile, true
+		}
+	}
+	return v, ok
+}
+
+func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, storage.Backend, string) (*repository.Repository, error)) (*repository.Repository, error) {
+	url := config.RepoURL(o.repo, lookupEnv)
+	password, err := config.Password(o.passwordFile, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	be, err := config.OpenBackend(ctx, url, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	r, err := open(ctx, be, password)
+	if errors.Is(err, repository.ErrNotInitialized) {
+		return nil, fmt.Errorf("no backups at %s yet: take one with `docker swarmbackup backup`, or give --repo", be.Location())
+	}
+	return r, err
+}

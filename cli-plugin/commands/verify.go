@@ -1,0 +1,97 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
+	"github.com/swarmbackup/swarmbackup/shared/checker"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+type verifyOptions struct {
+	repo     repoOptions
+	all      bool
+	readData bool
+	format   string
+}
+
+func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
+	var opts verifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify [OPTIONS] [ID|--all]",
+		Short: "Check that backups are intact: present, authenticated, decodable",
+		Long: "Check that backups are intact. Without --read-data, every record, index and listing is\n" +
+			"read and authenticated and every pack is found; with it, all data is read back and re-hashed.\n" +
+			"Exits 0 only when everything checked is intact.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && opts.all {
+				return fmt.Errorf("give a backup ID or --all, not both")
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			return runVerify(cmd.Context(), dockerCli, opts, id)
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.all, "all", false, "Verify every backup (the default without an ID)")
+	cmd.Flags().BoolVar(&opts.readData, "read-data", false, "Read back and re-hash all data")
+	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	return cmd
+}
+
+func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, id string) error {
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	copts := checker.Options{ReadData: opts.readData}
+	if id != "" {
+		list, _, err := snapshot.List(ctx, repo)
+		if err != nil {
+			return err
+		}
+		sn, err := snapshot.Find(list, id)
+		if err != nil {
+			return err
+		}
+		copts.Snapshots = []*snapshot.Snapshot{sn}
+	}
+	bar := progress.New(dockerCli.Err(), !opts.readData || opts.format != "", "verify", 0, false)
+	copts.Progress = func(done, total int) { bar.Set(int64(done), int64(total)) }
+	rep, err := checker.Check(ctx, repo, copts)
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	err = writeFormatted(dockerCli.Out(), opts.format, rep, func(w io.Writer) error {
+		for _, p := range rep.Problems {
+			fmt.Fprintln(w, p.String())
+		}
+		what := "structure"
+		if opts.readData {
+			what = fmt.Sprintf("structure and data (%d packs read)", rep.PacksRead)
+		}
+		if rep.OK() {
+			_, err := fmt.Fprintf(w, "%d backup(s) intact: %s checked\n", rep.Snapshots, what)
+			return err
+		}
+		_, err := fmt.Fprintf(w, "%d problem(s) in %d backup(s): %s checked\n", len(rep.Problems), rep.Snapshots, what)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return cli.StatusError{StatusCode: 1, Status: "verify found damage"}
+	}
+	return nil
+}

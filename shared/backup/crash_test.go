@@ -1,0 +1,168 @@
+package backup_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/backup"
+	"github.com/swarmbackup/swarmbackup/shared/checker"
+	"github.com/swarmbackup/swarmbackup/shared/pruner"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/retention"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
+)
+
+// TestHelperProcess is not a test: the crash tests run it as a child and kill it.
+func TestHelperProcess(t *testing.T) {
+	op := os.Getenv("CRASH_HELPER")
+	if op == "" {
+		t.Skip("run by the crash tests")
+	}
+	ctx := context.Background()
+	repo := openRepo(t, os.Getenv("CRASH_REPO"))
+	var err error
+	switch op {
+	case "backup":
+		_, err = backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: "v", Path: os.Getenv("CRASH_SRC")}, backup.Options{})
+	case "prune":
+		_, err = pruner.Prune(ctx, repo, pruner.Options{Policy: retention.Policy{Last: 1}})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func openRepo(t testing.TB, dir string) *repository.Repository {
+	t.Helper()
+	be, err := localfs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.OpenOrInit(context.Background(), be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func fill(t *testing.T, dir string, files, size int) {
+	t.Helper()
+	for i := range files {
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%d", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// killAtRandom starts the helper and kills it with SIGKILL after up to maxDelay; it
+// reports whether the helper finished first.
+func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration) bool {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), "CRASH_HELPER="+op, "CRASH_REPO="+repoDir, "CRASH_SRC="+src)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := rand.Int(rand.Reader, big.NewInt(int64(maxDelay)))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s helper failed on its own: %v", op, err)
+		}
+		return true
+	case <-time.After(time.Duration(n.Int64())):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		return false
+	}
+}
+
+// intact checks what a user checks after a crash: verify passes and every listed snapshot
+// restores.
+func intact(t *testing.T, repoDir string) []*snapshot.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	repo := openRepo(t, repoDir)
+	rep, err := checker.Check(ctx, repo, checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("verify after a kill: %v", rep.Problems)
+	}
+	list, problems, err := snapshot.List(ctx, repo)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("list after a kill: %v %v", err, problems)
+	}
+	return list
+}
+
+func TestKilledBackupsLeaveNoPartialSnapshot(t *testing.T) {
+	src, repoDir := t.TempDir(), t.TempDir()
+	fill(t, src, 40, 1<<20)
+	completed := 0
+	for i := range 8 {
+		if killAtRandom(t, "backup", repoDir, src, 600*time.Millisecond) {
+			completed++
+		}
+		list := intact(t, repoDir)
+		if len(list) != completed {
+			t.Fatalf("round %d: %d snapshots listed, %d backups completed", i, len(list), completed)
+		}
+		fill(t, filepath.Join(src, fmt.Sprintf("round%d", i)), 2, 100<<10)
+	}
+	// The next run succeeds, killed runs' locks notwithstanding.
+	if !killAtRandom(t, "backup", repoDir, src, time.Minute) {
+		t.Fatal("the final backup did not finish")
+	}
+	if got := intact(t, repoDir); len(got) != completed+1 {
+		t.Fatalf("%d snapshots after the final backup, want %d", len(got), completed+1)
+	}
+}
+
+func TestKilledPrunesLoseNothingKept(t *testing.T) {
+	src, repoDir := t.TempDir(), t.TempDir()
+	for i := range 4 {
+		fill(t, filepath.Join(src, fmt.Sprintf("gen%d", i)), 8, 512<<10)
+		if !killAtRandom(t, "backup", repoDir, src, time.Minute) {
+			t.Fatal("setup backup did not finish")
+		}
+	}
+	newest := intact(t, repoDir)[3].ID
+	for range 6 {
+		killAtRandom(t, "prune", repoDir, src, 300*time.Millisecond)
+		list := intact(t, repoDir)
+		found := false
+		for _, sn := range list {
+			found = found || sn.ID == newest
+		}
+		if !found {
+			t.Fatal("a killed prune lost the snapshot it was to keep")
+		}
+	}
+	if !killAtRandom(t, "prune", repoDir, src, time.Minute) {
+		t.Fatal("the final prune did not finish")
+	}
+	if list := intact(t, repoDir); len(list) != 1 || list[0].ID != newest {
+		t.Fatalf("after the final prune: %d snapshots", len(list))
+	}
+}
