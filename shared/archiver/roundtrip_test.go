@@ -167,8 +167,10 @@ func TestSecondSnapshotReadsOnlyChangedFilesAndStoresOnlyNewChunks(t *testing.T)
 	if second.Stats.FilesChanged != 2 {
 		t.Errorf("the second backup read %d files, want the 2 that changed", second.Stats.FilesChanged)
 	}
+	// A changed region costs at most a few chunks around it until the chunker falls back in
+	// step with the old cut points; without deduplication this would be all 8.2 MB again.
 	changed := uint64(200<<10 + 1<<20)
-	if second.Stats.BytesNew > changed*3/2+2*(1<<20) {
+	if second.Stats.BytesNew > changed+4*(1<<20) {
 		t.Errorf("the second backup stored %d new bytes for %d changed", second.Stats.BytesNew, changed)
 	}
 	if second.Stats.Files != first.Stats.Files || second.Stats.Bytes != first.Stats.Bytes {

@@ -207,7 +207,8 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 	return r, nil
 }
 
-// A pack buffer holds a full pack, its largest last blob and the header without growing.
+// A pack buffer holds a full pack, a largest last blob (1 MiB chunks) and the header
+// without growing.
 const packBufSize = packSize + 1<<20 + 256<<10
 
 func (r *Repository) newPacker() *packer {

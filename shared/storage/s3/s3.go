@@ -57,6 +57,8 @@ func New(cfg Config) (*Backend, error) {
 		Region:     cfg.Region,
 		Transport:  transport,
 		MaxRetries: 4,
+		// Checksums travel as trailers, computed while the body streams.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", cfg.Endpoint, err)
@@ -135,20 +137,30 @@ func (b *Backend) EnsureBucket(ctx context.Context) error {
 }
 
 func (b *Backend) Put(ctx context.Context, name string, data []byte) error {
-	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: len(data) < 64<<20})
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)), putOptions(len(data)))
 	return b.wrap("put", name, err)
 }
 
 // Create is a conditional PUT (If-None-Match: *), which S3 and MinIO apply atomically.
 func (b *Backend) Create(ctx context.Context, name string, data []byte) error {
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+	opts := putOptions(len(data))
 	opts.SetMatchETagExcept("*")
 	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)), opts)
 	if resp := minio.ToErrorResponse(err); resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed" {
 		return fmt.Errorf("%s: %w", name, storage.ErrExists)
 	}
 	return b.wrap("create", name, err)
+}
+
+// putOptions protect each upload with a CRC32C the server checks, instead of signing a
+// SHA-256 of the body: the same protection in transit at a fraction of the CPU.
+func putOptions(size int) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType:          "application/octet-stream",
+		DisableMultipart:     size < 64<<20,
+		DisableContentSha256: true,
+		Checksum:             minio.ChecksumCRC32C,
+	}
 }
 
 func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
