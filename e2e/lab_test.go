@@ -83,8 +83,13 @@ func (r result) String() string {
 
 // try runs the docker CLI against this node and returns whatever happened.
 func (n *node) try(args ...string) result {
+	return n.tryEnv(nil, args...)
+}
+
+// tryEnv is try with extra environment variables, such as a repository's credentials.
+func (n *node) tryEnv(env []string, args ...string) result {
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+n.host())
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+n.host()), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -26,10 +26,11 @@ import (
 
 // Paths inside the plugin's rootfs, as config.json declares them.
 const (
-	dataDir    = "/data"
-	mountDir   = "/mnt/volumes"
-	socketDir  = "/run/docker/plugins"
-	secretsDir = "/etc/swarmbackup"
+	dataDir      = "/data"
+	mountDir     = "/mnt/volumes"
+	socketDir    = "/run/docker/plugins"
+	secretsDir   = "/etc/swarmbackup"
+	engineSocket = "/run/docker.sock"
 )
 
 // Collect garbage before the heap doubles: the plugin shares every node with its workloads.
@@ -64,7 +65,7 @@ func run(log *slog.Logger) error {
 	h.HandleFunc(agentapi.VersionPath, func(w http.ResponseWriter, _ *http.Request) {
 		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
 	})
-	agent.New(ctx, d, agent.NewRepos(secretsDir), log).Handlers(h.HandleFunc)
+	agent.New(ctx, d, agent.NewRepos(secretsDir), agent.NewEngine(engineSocket), log).Handlers(h.HandleFunc)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

@@ -20,6 +20,7 @@ type Source struct {
 	Kind string // snapshot.KindVolume or snapshot.KindSwarm
 	Name string // the volume's name, or the swarm's cluster ID
 	Path string // the directory to read
+	Host string // the node's host name; this machine's when empty
 	Node string // swarm node ID, when known
 	Tags map[string]string
 	Meta []byte // kind-specific metadata, stored with the record
@@ -59,7 +60,10 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	if err := repo.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 	}
-	host, _ := os.Hostname()
+	host := src.Host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	sn := &snapshot.Snapshot{
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
 		Tree: tree, Tags: src.Tags, Program: buildinfo.String(), Stats: stats, Meta: src.Meta,

@@ -28,6 +28,7 @@ type Agent struct {
 	ctx     context.Context
 	volumes Volumes
 	repos   *Repos
+	engine  *Engine
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -36,8 +37,8 @@ type Agent struct {
 }
 
 // New returns an agent whose jobs end when ctx does.
-func New(ctx context.Context, volumes Volumes, repos *Repos, log *slog.Logger) *Agent {
-	return &Agent{ctx: ctx, volumes: volumes, repos: repos, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}}
+func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, log *slog.Logger) *Agent {
+	return &Agent{ctx: ctx, volumes: volumes, repos: repos, engine: engine, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}}
 }
 
 // Snapshot starts a snapshot of a volume, or returns the one already running for it.
@@ -81,7 +82,10 @@ func (a *Agent) snapshot(volume string) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backup.Run(a.ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume)}, backup.Options{})
+	host, nodeID := a.engine.Node(a.ctx)
+	return backup.Run(a.ctx, repo, backup.Source{
+		Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID,
+	}, backup.Options{})
 }
 
 // Job returns a job by ID.

@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Engine tells the agent which node it runs on, through the engine's socket (the
+// `docker-sock` mount). Without an answer it falls back to the host name.
+type Engine struct {
+	api *client.Client
+
+	mu           sync.Mutex
+	name, nodeID string
+	lastAsk      time.Time
+}
+
+// NewEngine returns an engine client for the socket at path; it connects lazily.
+func NewEngine(socket string) *Engine {
+	api, err := client.New(client.WithHost("unix://"+socket), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return &Engine{}
+	}
+	return &Engine{api: api}
+}
+
+// Node returns the engine's host name and swarm node ID.
+func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.name != "" && e.nodeID != "" {
+		return e.name, e.nodeID
+	}
+	if e.api != nil && time.Since(e.lastAsk) > 10*time.Second {
+		e.lastAsk = time.Now()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if info, err := e.api.Info(ctx, client.InfoOptions{}); err == nil {
+			e.name, e.nodeID = info.Info.Name, info.Info.Swarm.NodeID
+		}
+	}
+	if e.name == "" {
+		host, _ := os.Hostname()
+		return host, e.nodeID
+	}
+	return e.name, e.nodeID
+}
