@@ -91,9 +91,10 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE\tSIZE\tOBJECTS")
 		for _, r := range rows {
-			node := r.Node
+			// The host name reads better than the node ID, which --format json also gives.
+			node := r.Host
 			if node == "" {
-				node = r.Host
+				node = r.Node
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], r.Time.Local().Format("2006-01-02 15:04:05"),
 				r.Kind, shorten(r.Source, 25), shorten(node, 12), units.BytesSize(float64(r.Size)), r.Objects)
