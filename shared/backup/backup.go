@@ -41,6 +41,15 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		return nil, err
 	}
 	defer lock.Unlock(ctx)
+	host := src.Host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	lease, err := repo.TakeLease(ctx, src.Kind+" "+src.Name, host)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to back up: %w", err)
+	}
+	defer lease.Release(ctx)
 	// A prune may have run between opening the repository and taking the lock; under the
 	// lock none can, so what the index says now stays true until the snapshot is saved.
 	if err := repo.ReloadIndex(ctx); err != nil {
@@ -59,10 +68,6 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	}
 	if err := repo.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
-	}
-	host := src.Host
-	if host == "" {
-		host, _ = os.Hostname()
 	}
 	sn := &snapshot.Snapshot{
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,

@@ -238,3 +238,27 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestOneWriterPerChain(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, _ := Init(ctx, be, "pw")
+	held, err := r.TakeLease(ctx, "volume db", "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer (another repository handle; the same live process stands in for a
+	// live node) is refused, and told who holds the chain.
+	other, _ := Open(ctx, be, "pw")
+	_, err = other.TakeLease(ctx, "volume db", "node2")
+	if !errors.Is(err, ErrLeased) || !strings.Contains(err.Error(), "node1") {
+		t.Fatalf("second writer: %v", err)
+	}
+	if _, err := other.TakeLease(ctx, "volume web", "node2"); err != nil {
+		t.Errorf("another chain: %v", err)
+	}
+	must(t, held.Release(ctx))
+	if _, err := other.TakeLease(ctx, "volume db", "node2"); err != nil {
+		t.Errorf("after release: %v", err)
+	}
+}

@@ -1,0 +1,125 @@
+package repository
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage"
+)
+
+// A lease gives one writer a snapshot chain (one volume, one swarm) for a while: two nodes
+// that both think they hold a volume must not interleave snapshots of it. Leases are
+// created atomically; one held by a dead process or past its expiry can be taken over.
+const leaseTTL = 15 * time.Minute
+
+// ErrLeased says another writer holds the chain.
+var ErrLeased = errors.New("held by another writer")
+
+type leaseRecord struct {
+	Holder  string     `json:"holder"` // who, in words: "node2 (pid 42)"
+	Lock    lockRecord `json:"lock"`   // for the liveness check
+	Expires time.Time  `json:"expires"`
+}
+
+// Lease is a held lease; it is renewed while held.
+type Lease struct {
+	repo   *Repository
+	name   string
+	rec    leaseRecord
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// leaseName names a chain's lease without revealing what the chain is.
+func (r *Repository) leaseName(chain string) string {
+	return "leases/" + r.hash.sum([]byte("lease\x00"+chain)).String()
+}
+
+// TakeLease takes the lease on a chain for holder (a node's name). It fails with ErrLeased,
+// naming the holder, while another live writer has it.
+func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Lease, error) {
+	name := r.leaseName(chain)
+	rec := leaseRecord{
+		Holder:  fmt.Sprintf("%s (pid %d)", holder, os.Getpid()),
+		Lock:    lockRecord{Host: hostname(), PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()), Time: time.Now().UTC()},
+		Expires: time.Now().Add(leaseTTL).UTC(),
+	}
+	plain, _ := json.Marshal(rec)
+	sealed := r.crypt.seal(nil, plain, []byte(name))
+	for attempt := 0; attempt < 2; attempt++ {
+		err := r.be.Create(ctx, name, sealed)
+		if err == nil {
+			rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			l := &Lease{repo: r, name: name, rec: rec, cancel: cancel, done: make(chan struct{})}
+			go l.renew(rctx)
+			return l, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return nil, fmt.Errorf("take the lease on %s: %w", chain, err)
+		}
+		held, err := r.readLease(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if held != nil && time.Now().Before(held.Expires) && !holderDied(held.Lock) {
+			return nil, fmt.Errorf("%s is %w: %s since %s", chain, ErrLeased, held.Holder, held.Lock.Time.Format(time.RFC3339))
+		}
+		// Expired or abandoned: remove it and try once more; a racing writer may win.
+		if err := r.be.Delete(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%s is %w: another writer took it just now", chain, ErrLeased)
+}
+
+func (r *Repository) readLease(ctx context.Context, name string) (*leaseRecord, error) {
+	stored, err := r.be.Get(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := r.crypt.open(nil, stored, []byte(name))
+	if err != nil {
+		return nil, nil // damaged: it protects nothing
+	}
+	var rec leaseRecord
+	if json.Unmarshal(plain, &rec) != nil {
+		return nil, nil
+	}
+	return &rec, nil
+}
+
+// renew pushes the expiry out while the work goes on.
+func (l *Lease) renew(ctx context.Context) {
+	defer close(l.done)
+	t := time.NewTicker(leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.rec.Expires = time.Now().Add(leaseTTL).UTC()
+		plain, _ := json.Marshal(l.rec)
+		_ = l.repo.be.Put(ctx, l.name, l.repo.crypt.seal(nil, plain, []byte(l.name)))
+	}
+}
+
+// Release gives the lease up.
+func (l *Lease) Release(ctx context.Context) error {
+	l.cancel()
+	<-l.done
+	return l.repo.be.Delete(context.WithoutCancel(ctx), l.name)
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
