@@ -38,7 +38,7 @@ func copyRepo(t *testing.T) string {
 
 type listed struct {
 	ID, Kind, Source, Node, Host string
-	Size, Objects              uint64
+	Size, Objects                uint64
 }
 
 func (n *node) listSnapshots(env []string, args ...string) []listed {

@@ -24,8 +24,11 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(
+		newBackupCommand(dockerCli),
+		newInspectCommand(dockerCli),
 		newLsCommand(dockerCli),
 		newPruneCommand(dockerCli),
+		newRestoreCommand(dockerCli),
 		newVerifyCommand(dockerCli),
 		newVersionCommand(dockerCli),
 		newVolumeCommand(dockerCli),

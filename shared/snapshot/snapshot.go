@@ -137,3 +137,48 @@ func SaveTree(ctx context.Context, r *repository.Repository, t *Tree) (repositor
 	id, _, err := r.SaveBlob(ctx, repository.TreeBlob, data)
 	return id, err
 }
+
+// Lookup finds the node at a slash-separated path below a root tree.
+func Lookup(ctx context.Context, r *repository.Repository, root repository.ID, path string) (*Node, error) {
+	tree, err := LoadTree(ctx, r, root)
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, name := range parts {
+		n := tree.Find(name)
+		if n == nil {
+			return nil, fmt.Errorf("%s: not in the snapshot", path)
+		}
+		if i == len(parts)-1 {
+			return n, nil
+		}
+		if n.Type != TypeDir {
+			return nil, fmt.Errorf("%s: %s is not a directory", path, name)
+		}
+		if tree, err = LoadTree(ctx, r, *n.Subtree); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%s: empty path", path)
+}
+
+// ReadFile returns the content of the file at path below a root tree.
+func ReadFile(ctx context.Context, r *repository.Repository, root repository.ID, path string) ([]byte, error) {
+	n, err := Lookup(ctx, r, root, path)
+	if err != nil {
+		return nil, err
+	}
+	if n.Type != TypeFile {
+		return nil, fmt.Errorf("%s is not a file", path)
+	}
+	out := make([]byte, 0, n.Size)
+	for _, id := range n.Content {
+		data, err := r.LoadBlob(ctx, repository.DataBlob, id)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, data...)
+	}
+	return out, nil
+}

@@ -1,0 +1,219 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/backup"
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+type backupOptions struct {
+	repo          repoOptions
+	mode          string
+	tags          []string
+	unlockKeyFile string
+	quiet         bool
+}
+
+func newBackupCommand(dockerCli command.Cli) *cobra.Command {
+	var opts backupOptions
+	cmd := &cobra.Command{
+		Use:   "backup [OPTIONS]",
+		Short: "Back up this manager's swarm state, without stopping the engine",
+		Long: "Back up this manager's swarm state: services, networks, secrets, configs, nodes and keys.\n" +
+			"The swarm directory is copied while the engine runs and the copy is accepted only once it\n" +
+			"decodes offline. Run it on a manager, on the manager's host. Prints the backup's ID.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBackup(cmd.Context(), dockerCli, opts)
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.mode, "mode", "hot", `"hot": no engine stop`)
+	cmd.Flags().StringArrayVar(&opts.tags, "tag", nil, "Tag the backup with KEY=VALUE (repeatable)")
+	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key of an autolocked swarm, to decode the copy before accepting it")
+	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the backup ID")
+	return cmd
+}
+
+func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) error {
+	if opts.mode != "hot" {
+		return fmt.Errorf("--mode %q: this version takes hot backups only", opts.mode)
+	}
+	tags, err := parseTags(opts.tags)
+	if err != nil {
+		return err
+	}
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
+	}
+	api := dockerCli.Client()
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("ask the engine about this node: %w", err)
+	}
+	sw := info.Info.Swarm
+	if !sw.ControlAvailable {
+		return fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", sw.LocalNodeState)
+	}
+	swarmDir := filepath.Join(info.Info.DockerRootDir, "swarm")
+	if _, err := os.Stat(swarmDir); err != nil {
+		return fmt.Errorf("cannot read the swarm directory %s: run the backup on the manager's host, as root (%v)", swarmDir, err)
+	}
+	repo, err := opts.repo.openForWrite(ctx)
+	if err != nil {
+		return err
+	}
+
+	staging, err := os.MkdirTemp("", "swarmbackup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+
+	// The engine's own view of services and networks: what restore hands back to it.
+	services, err := api.ServiceList(ctx, client.ServiceListOptions{})
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	networks, err := api.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	var swarmNetworks []any
+	for _, n := range networks.Items {
+		if n.Scope == "swarm" {
+			swarmNetworks = append(swarmNetworks, n)
+		}
+	}
+
+	capture, err := controlplane.Take(ctx, swarmDir, filepath.Join(staging, controlplane.SwarmDir), unlockKey, fenceWrite(api))
+	if err != nil {
+		return fmt.Errorf("back up the swarm: %w", err)
+	}
+	meta := controlplane.Metadata{
+		ClusterID: sw.Cluster.ID, NodeID: sw.NodeID, NodeName: info.Info.Name, NodeAddr: sw.NodeAddr,
+		Role: "manager", EngineVersion: info.Info.ServerVersion, Mode: opts.mode,
+		Autolock: capture.Autolocked, Decoded: capture.State != nil,
+		Attempts: capture.Attempts, CaptureMillis: capture.Took.Milliseconds(),
+	}
+	if node, err := api.NodeInspect(ctx, sw.NodeID, client.NodeInspectOptions{}); err == nil && node.Node.ManagerStatus != nil {
+		meta.Leader = node.Node.ManagerStatus.Leader
+	}
+	inventory := []controlplane.Object{}
+	if capture.State != nil {
+		inventory = controlplane.InventoryOf(capture.State)
+		meta.ClusterID = capture.State.ClusterID()
+		meta.RaftCommitIndex, meta.RaftLastIndex = capture.State.CommitIndex, capture.State.LastIndex
+		meta.Counts = controlplane.Count(inventory)
+	}
+	for name, v := range map[string]any{
+		controlplane.InventoryFile: inventory,
+		controlplane.ServicesFile:  services.Items,
+		controlplane.NetworksFile:  swarmNetworks,
+	} {
+		if err := writeJSON(filepath.Join(staging, name), v); err != nil {
+			return err
+		}
+	}
+	metaJSON, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	sn, err := backup.Run(ctx, repo, backup.Source{
+		Kind: snapshot.KindSwarm, Name: meta.ClusterID, Path: staging,
+		Host: info.Info.Name, Node: sw.NodeID, Tags: tags, Meta: metaJSON,
+	}, backup.Options{})
+	if err != nil {
+		return err
+	}
+	if capture.Autolocked {
+		msg := "warning: autolock is on: restoring this backup needs the unlock key that is current now (docker swarm unlock-key); keep it with the backup's ID"
+		if !meta.Decoded {
+			msg += "; without --unlock-key-file the copy was checked but not decoded"
+		}
+		fmt.Fprintln(dockerCli.Err(), msg)
+	}
+	if opts.quiet {
+		_, err = fmt.Fprintln(dockerCli.Out(), sn.ID.String())
+		return err
+	}
+	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (engine kept running)\n",
+		sn.ID.String(), meta.ClusterID, meta.NodeName, describeCounts(meta.Counts), meta.RaftCommitIndex,
+		units.BytesSize(float64(sn.Stats.Bytes)), capture.Took.Round(time.Millisecond))
+	return err
+}
+
+// fenceWrite makes a harmless change through the API: the cluster object is written with
+// its own spec. Once that entry is in the log, every change before it is provably committed.
+func fenceWrite(api client.APIClient) func(context.Context) error {
+	return func(ctx context.Context) error {
+		sw, err := api.SwarmInspect(ctx, client.SwarmInspectOptions{})
+		if err != nil {
+			return err
+		}
+		_, err = api.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: sw.Swarm.Spec})
+		return err
+	}
+}
+
+func describeCounts(c map[string]int) string {
+	if c == nil {
+		return "not decoded"
+	}
+	var parts []string
+	for _, k := range []string{"service", "network", "secret", "config", "node"} {
+		parts = append(parts, fmt.Sprintf("%d %ss", c[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func parseTags(tags []string) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, t := range tags {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--tag %q: want KEY=VALUE", t)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func readUnlockKey(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read the unlock key file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func writeJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}

@@ -1,0 +1,143 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+type inspectOptions struct {
+	repo             repoOptions
+	format           string
+	showSecretValues bool
+	unlockKeyFile    string
+}
+
+// inspectResult is what `inspect --format json` prints.
+type inspectResult struct {
+	Backup       snapshotSummary       `json:"backup"`
+	Metadata     controlplane.Metadata `json:"metadata"`
+	Objects      []controlplane.Object `json:"objects"`
+	SecretValues map[string]string     `json:"secret_values,omitempty"`
+}
+
+func newInspectCommand(dockerCli command.Cli) *cobra.Command {
+	var opts inspectOptions
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] ID",
+		Short: "Show what a swarm backup holds: metadata and every object",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd.Context(), dockerCli, opts, args[0])
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	cmd.Flags().BoolVar(&opts.showSecretValues, "show-secret-values", false, "Also print the secrets' values")
+	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key the swarm had at backup time, if it was autolocked")
+	return cmd
+}
+
+// findSwarmBackup resolves an ID prefix to a swarm backup.
+func findSwarmBackup(ctx context.Context, repo *repository.Repository, id string) (*snapshot.Snapshot, controlplane.Metadata, error) {
+	list, _, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return nil, controlplane.Metadata{}, err
+	}
+	sn, err := snapshot.Find(list, id)
+	if err != nil {
+		return nil, controlplane.Metadata{}, err
+	}
+	meta, err := controlplane.ReadMeta(sn)
+	return sn, meta, err
+}
+
+func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions, id string) error {
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	sn, meta, err := findSwarmBackup(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	objects, err := controlplane.ReadInventory(ctx, repo, sn)
+	if err != nil {
+		return err
+	}
+	res := inspectResult{Backup: summarize(sn), Metadata: meta, Objects: objects}
+	if opts.showSecretValues {
+		unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+		if err != nil {
+			return err
+		}
+		b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		res.SecretValues = map[string]string{}
+		for _, s := range b.State.Secrets {
+			res.SecretValues[s.Spec.Annotations.Name] = string(s.Spec.Data)
+		}
+	}
+	return writeFormatted(dockerCli.Out(), opts.format, res, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "Backup:\t%s\n", sn.ID)
+		fmt.Fprintf(tw, "Time:\t%s\n", sn.Time.Local().Format("2006-01-02 15:04:05 MST"))
+		fmt.Fprintf(tw, "Cluster:\t%s\n", meta.ClusterID)
+		fmt.Fprintf(tw, "Node:\t%s (%s, %s%s)\n", meta.NodeName, meta.NodeID, meta.Role, map[bool]string{true: ", leader"}[meta.Leader])
+		fmt.Fprintf(tw, "Engine:\t%s\n", meta.EngineVersion)
+		fmt.Fprintf(tw, "Mode:\t%s\n", meta.Mode)
+		fmt.Fprintf(tw, "Raft index:\t%d\n", meta.RaftCommitIndex)
+		fmt.Fprintf(tw, "Autolock:\t%v\n", meta.Autolock)
+		fmt.Fprintf(tw, "Objects:\t%s\n", describeCounts(meta.Counts))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nKIND\tNAME\tID\tLABELS\tDETAIL")
+		for _, o := range objects {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, shorten(o.ID, 12), pairs(o.Labels), pairs(o.Detail))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if res.SecretValues != nil {
+			names := make([]string, 0, len(res.SecretValues))
+			for n := range res.SecretValues {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			fmt.Fprintln(w, "\nSECRET VALUES")
+			for _, n := range names {
+				fmt.Fprintf(w, "%s: %q\n", n, res.SecretValues[n])
+			}
+		}
+		return nil
+	})
+}
+
+func pairs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}

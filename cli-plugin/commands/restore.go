@@ -1,0 +1,146 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+)
+
+type restoreOptions struct {
+	repo          repoOptions
+	only          []string
+	names         []string
+	dryRun        bool
+	yes           bool
+	unlockKeyFile string
+	format        string
+}
+
+func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
+	var opts restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore [OPTIONS] ID --only KIND[,KIND]",
+		Short: "Bring back deleted secrets, configs, networks and services from a swarm backup",
+		Long: "Re-create objects of a swarm backup that the cluster no longer has, through the engine API,\n" +
+			"with their names, labels and data; services are pointed at the live secrets, configs and\n" +
+			"networks of the same names. Objects that exist are left alone. No engine stops.\n" +
+			"The plan is printed first; on a terminal it asks before it acts, --yes skips the question.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRestore(cmd.Context(), dockerCli, opts, args[0])
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	f := cmd.Flags()
+	f.StringSliceVar(&opts.only, "only", nil, "Kinds to restore: secrets, configs, networks, services")
+	f.StringArrayVar(&opts.names, "name", nil, "Only objects of this name (repeatable)")
+	f.BoolVar(&opts.dryRun, "dry-run", false, "Print the plan, change nothing")
+	f.BoolVarP(&opts.yes, "yes", "y", false, "Do not ask for confirmation")
+	f.StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key the swarm had at backup time, if it was autolocked")
+	f.StringVar(&opts.format, "format", "", formatFlagUsage)
+	return cmd
+}
+
+func parseKinds(only []string) (map[string]bool, error) {
+	if len(only) == 0 {
+		return nil, fmt.Errorf("say what to restore with --only secrets,configs,networks,services")
+	}
+	kinds := map[string]bool{}
+	for _, k := range only {
+		k = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(k)), "s")
+		switch k {
+		case controlplane.KindSecret, controlplane.KindConfig, controlplane.KindNetwork, controlplane.KindService:
+			kinds[k] = true
+		default:
+			return nil, fmt.Errorf("--only %q: choose from secrets, configs, networks, services", k)
+		}
+	}
+	return kinds, nil
+}
+
+func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions, id string) error {
+	kinds, err := parseKinds(opts.only)
+	if err != nil {
+		return err
+	}
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
+	}
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	sn, meta, err := findSwarmBackup(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	if meta.Autolock && unlockKey == "" {
+		return fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
+	}
+	b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	api := dockerCli.Client()
+	live, err := controlplane.ReadLive(ctx, api)
+	if err != nil {
+		return err
+	}
+	sel := controlplane.Selection{Kinds: kinds, Names: map[string]bool{}}
+	for _, n := range opts.names {
+		sel.Names[n] = true
+	}
+	steps := b.Plan(live, sel)
+	creates := 0
+	for _, s := range steps {
+		if s.Action == "create" {
+			creates++
+		}
+	}
+	err = writeFormatted(dockerCli.Out(), opts.format, steps, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "Restore from backup %s of swarm %s (%s):\n", sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"))
+		for _, s := range steps {
+			action := s.Action
+			if s.Reason != "" {
+				action += " (" + s.Reason + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", action, s.Kind, s.Name)
+		}
+		if len(steps) == 0 {
+			fmt.Fprintln(tw, "  nothing in the backup matches")
+		}
+		return tw.Flush()
+	})
+	if err != nil || opts.dryRun || creates == 0 {
+		return err
+	}
+	if !opts.yes {
+		if !dockerCli.In().IsTerminal() {
+			return fmt.Errorf("not on a terminal: add --yes to restore %d object(s)", creates)
+		}
+		fmt.Fprintf(dockerCli.Out(), "Create %d object(s)? [y/N] ", creates)
+		answer, _ := bufio.NewReader(dockerCli.In()).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return fmt.Errorf("restore cancelled")
+		}
+	}
+	if err := b.Apply(ctx, api, steps, live); err != nil {
+		return err
+	}
+	if opts.format == "" {
+		fmt.Fprintf(dockerCli.Out(), "restored %d object(s)\n", creates)
+	}
+	return nil
+}

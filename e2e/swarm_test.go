@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// backup takes a hot swarm backup on this manager and returns its ID.
+func (n *node) backup() string {
+	n.lab.t.Helper()
+	id := n.docker("swarmbackup", "backup", "-q")
+	if !fullID.MatchString(id) {
+		n.lab.t.Fatalf("backup -q printed %q, want a backup ID", id)
+	}
+	return id
+}
+
+// secretValue reads a secret the way a task does: from /run/secrets in a container.
+func (l *lab) secretValue(secret string) string {
+	l.t.Helper()
+	svc := l.createService(unique("reader"), []string{"--secret", secret}, "sh", "-c", "sleep 3600")
+	n, c := svc.runningTask()
+	return n.docker("exec", c, "cat", "/run/secrets/"+secret)
+}
+
+func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T) {
+	l := newLab(t)
+	node1, node2 := l.node(1), l.node(2)
+	suffix := unique("")
+	network, secret, svcName := "Unimatrix-01"+suffix, "missing-drones"+suffix, unique("drone")
+	node1.docker("network", "create", "--driver", "overlay", "--label", "origin=seed", network)
+	secretFile := filepath.Join(t.TempDir(), "value")
+	if err := os.WriteFile(secretFile, []byte("Seven of Nine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node1.docker("secret", "create", "--label", "crew=borg", secret, secretFile)
+	svc := l.createService(svcName, []string{"--secret", secret, "--network", network}, "sh", "-c", "sleep 3600")
+	svc.runningTask()
+
+	// A backup from a non-leader manager, with the engine running.
+	id := node2.backup()
+	inspect := node1.docker("swarmbackup", "inspect", "--format", "json", id[:12])
+	var got struct {
+		Metadata struct {
+			ClusterID string `json:"cluster_id"`
+			Leader    bool   `json:"leader"`
+			Mode      string `json:"mode"`
+		} `json:"metadata"`
+		Objects []struct{ Kind, Name string }
+	}
+	if err := json.Unmarshal([]byte(inspect), &got); err != nil {
+		t.Fatalf("inspect --format json: %v\n%s", err, inspect)
+	}
+	want := map[string]bool{"secret " + secret: false, "network " + network: false, "service " + svcName: false}
+	for _, o := range got.Objects {
+		if _, ok := want[o.Kind+" "+o.Name]; ok {
+			want[o.Kind+" "+o.Name] = true
+		}
+	}
+	for k, found := range want {
+		if !found {
+			t.Errorf("inspect does not list %s", k)
+		}
+	}
+	if got.Metadata.ClusterID == "" || got.Metadata.Mode != "hot" {
+		t.Errorf("metadata: %+v", got.Metadata)
+	}
+	if out := node1.docker("swarmbackup", "inspect", "--show-secret-values", id[:12]); !strings.Contains(out, `"Seven of Nine"`) {
+		t.Errorf("inspect --show-secret-values does not show the value:\n%s", out)
+	}
+	if out := node1.docker("swarmbackup", "inspect", id[:12]); strings.Contains(out, "Seven of Nine") {
+		t.Error("inspect shows a secret value without --show-secret-values")
+	}
+
+	// The intruder: service, secret and network gone, on every manager at once.
+	svc.remove()
+	node1.docker("secret", "rm", secret)
+	l.eventually("the network to go", 30*time.Second, func() bool {
+		return node1.try("network", "rm", network).err == nil || node1.try("network", "inspect", network).err != nil
+	})
+
+	plan := node1.docker("swarmbackup", "restore", id[:12], "--only", "networks,secrets,services", "--name", network, "--name", secret, "--name", svcName, "--dry-run")
+	for _, kn := range [][2]string{{"network", network}, {"secret", secret}, {"service", svcName}} {
+		if !regexp.MustCompile(`create\s+` + kn[0] + `\s+` + regexp.QuoteMeta(kn[1])).MatchString(plan) {
+			t.Errorf("the plan does not create %s %s:\n%s", kn[0], kn[1], plan)
+		}
+	}
+	if r := node1.try("secret", "inspect", secret); r.err == nil {
+		t.Fatal("--dry-run restored the secret")
+	}
+	stderr := node1.dockerFails("swarmbackup", "restore", id[:12], "--only", "secrets", "--name", secret)
+	if !strings.Contains(stderr, "add --yes") {
+		t.Errorf("restore off a terminal without --yes: %s", stderr)
+	}
+
+	node1.docker("swarmbackup", "restore", id[:12], "--only", "networks,secrets,services", "--name", network, "--name", secret, "--name", svcName, "--yes")
+	t.Cleanup(func() {
+		node1.try("service", "rm", svcName)
+		node1.try("secret", "rm", secret)
+	})
+	if labels := node1.docker("secret", "inspect", "--format", "{{json .Spec.Labels}}", secret); labels != `{"crew":"borg"}` {
+		t.Errorf("restored secret labels: %s", labels)
+	}
+	if driver := node1.docker("network", "inspect", "--format", "{{.Driver}} {{index .Labels \"origin\"}}", network); driver != "overlay seed" {
+		t.Errorf("restored network: %s", driver)
+	}
+	restored := &service{lab: l, name: svcName}
+	n, c := restored.runningTask()
+	if v := n.docker("exec", c, "cat", "/run/secrets/"+secret); v != "Seven of Nine" {
+		t.Errorf("the restored service reads %q", v)
+	}
+	// A second restore finds everything in place and changes nothing.
+	again := node1.docker("swarmbackup", "restore", id[:12], "--only", "secrets", "--name", secret, "--yes")
+	if !strings.Contains(again, "keep (exists)") {
+		t.Errorf("second restore: %s", again)
+	}
+}
+
+func TestStackRemovedAndBroughtBackWithItsConfig(t *testing.T) {
+	l := newLab(t)
+	node1 := l.node(1)
+	stack := unique("test")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("backup data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compose := fmt.Sprintf(`version: "3.8"
+services:
+  backup:
+    image: %s
+    command: ["sh", "-c", "sleep 3600"]
+    stop_grace_period: 1s
+    configs:
+      - source: index
+        target: /usr/share/nginx/html/index.html
+configs:
+  index:
+    file: ./index.html
+`, image)
+	if err := os.WriteFile(filepath.Join(dir, "stack.yml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node1.docker("stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", filepath.Join(dir, "stack.yml"), stack)
+	t.Cleanup(func() { node1.try("stack", "rm", stack) })
+	svc := &service{lab: l, name: stack + "_backup"}
+	svc.runningTask()
+	id := l.node(3).backup()
+
+	node1.docker("stack", "rm", stack)
+	svc.remove()
+	l.eventually("the stack's config to go", 30*time.Second, func() bool {
+		return node1.try("config", "inspect", stack+"_index").err != nil
+	})
+
+	node1.docker("swarmbackup", "restore", id[:12], "--only", "configs,networks,services",
+		"--name", stack+"_index", "--name", stack+"_default", "--name", stack+"_backup", "--yes")
+	n, c := svc.runningTask()
+	if got := n.docker("exec", c, "cat", "/usr/share/nginx/html/index.html"); got != "backup data" {
+		t.Errorf("the restored stack serves %q", got)
+	}
+	if ls := node1.docker("stack", "ls", "--format", "{{.Name}}"); !strings.Contains(ls, stack) {
+		t.Errorf("docker stack ls does not show %s again:\n%s", stack, ls)
+	}
+}
+
+func TestEveryHotBackupTakenDuringChangesDecodes(t *testing.T) {
+	l := newLab(t)
+	node1, node2 := l.node(1), l.node(2)
+	prefix := unique("churn")
+	var created atomic.Int32
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("%s-%03d", prefix, i)
+			if node1.try("config", "create", name, "/etc/hostname").err == nil {
+				created.Add(1)
+			}
+		}
+	}()
+	var ids []string
+	for range 4 {
+		ids = append(ids, node2.backup())
+	}
+	close(stop)
+	wg.Wait()
+	t.Cleanup(func() {
+		for i := range int(created.Load()) + 1 {
+			node1.try("config", "rm", fmt.Sprintf("%s-%03d", prefix, i))
+		}
+	})
+	if created.Load() == 0 {
+		t.Fatal("no config was created while the backups ran")
+	}
+	last := 0
+	for _, id := range ids {
+		out := node1.docker("swarmbackup", "inspect", "--format", "json", id[:12])
+		n := strings.Count(out, `"name": "`+prefix)
+		if n < last {
+			t.Errorf("backup %s holds %d of the configs, an earlier one %d", id[:8], n, last)
+		}
+		last = n
+		if v := node1.docker("swarmbackup", "verify", "--read-data", id[:12]); !strings.Contains(v, "intact") {
+			t.Errorf("verify %s: %s", id[:8], v)
+		}
+	}
+	// A backup taken right after a change contains it.
+	fresh := prefix + "-fresh"
+	node1.docker("config", "create", fresh, "/etc/hostname")
+	t.Cleanup(func() { node1.try("config", "rm", fresh) })
+	id := node2.backup()
+	if out := node1.docker("swarmbackup", "inspect", id[:12]); !strings.Contains(out, fresh) {
+		t.Errorf("a backup taken right after a change lacks it")
+	}
+}
+
+func TestSwarmBackupBadInput(t *testing.T) {
+	l := newLab(t)
+	node1 := l.node(1)
+	volumeSnap := ""
+	for _, s := range node1.listSnapshots(nil, "--kind", "volume") {
+		volumeSnap = s.ID
+		break
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restore", "0123456789ab", "--only", "secrets"}, `no snapshot "0123456789ab"`},
+		{[]string{"restore", "0123456789ab"}, "--only secrets,configs,networks,services"},
+		{[]string{"restore", "0123456789ab", "--only", "volumes"}, `--only "volume"`},
+		{[]string{"backup", "--mode", "lukewarm"}, `--mode "lukewarm"`},
+		{[]string{"backup", "--tag", "novalue"}, "want KEY=VALUE"},
+	}
+	if volumeSnap != "" {
+		cases = append(cases, struct {
+			args []string
+			want string
+		}{[]string{"inspect", volumeSnap[:12]}, "not a swarm backup"})
+	}
+	for _, c := range cases {
+		r := node1.try(append([]string{"swarmbackup"}, c.args...)...)
+		lines := nonEmptyLines(r.stderr)
+		if r.err == nil || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%v: exit %v, stderr %q, want one line containing %q", c.args, r.err, r.stderr, c.want)
+		}
+	}
+}
