@@ -37,6 +37,7 @@ func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T
 	suffix := unique("")
 	network, secret, svcName := "Unimatrix-01"+suffix, "missing-drones"+suffix, unique("drone")
 	node1.docker("network", "create", "--driver", "overlay", "--label", "origin=seed", network)
+	t.Cleanup(func() { node1.try("network", "rm", network) })
 	secretFile := filepath.Join(t.TempDir(), "value")
 	if err := os.WriteFile(secretFile, []byte("Seven of Nine"), 0o600); err != nil {
 		t.Fatal(err)
