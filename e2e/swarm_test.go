@@ -88,6 +88,13 @@ func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T
 		return node1.try("network", "rm", network).err == nil || node1.try("network", "inspect", network).err != nil
 	})
 
+	diff := node1.docker("swarmbackup", "diff", id[:12])
+	for _, kn := range [][2]string{{"network", network}, {"secret", secret}, {"service", svcName}} {
+		if !regexp.MustCompile(`removed\s+` + kn[0] + `\s+` + regexp.QuoteMeta(kn[1])).MatchString(diff) {
+			t.Errorf("diff does not show %s %s removed:\n%s", kn[0], kn[1], diff)
+		}
+	}
+
 	plan := node1.docker("swarmbackup", "restore", id[:12], "--only", "networks,secrets,services", "--name", network, "--name", secret, "--name", svcName, "--dry-run")
 	for _, kn := range [][2]string{{"network", network}, {"secret", secret}, {"service", svcName}} {
 		if !regexp.MustCompile(`create\s+` + kn[0] + `\s+` + regexp.QuoteMeta(kn[1])).MatchString(plan) {
@@ -117,6 +124,9 @@ func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T
 	n, c := restored.runningTask()
 	if v := n.docker("exec", c, "cat", "/run/secrets/"+secret); v != "Seven of Nine" {
 		t.Errorf("the restored service reads %q", v)
+	}
+	if diff := node1.docker("swarmbackup", "diff", id[:12]); strings.Contains(diff, secret) || strings.Contains(diff, svcName) {
+		t.Errorf("after the restore, diff still shows a difference:\n%s", diff)
 	}
 	// A second restore finds everything in place and changes nothing.
 	again := node1.docker("swarmbackup", "restore", id[:12], "--only", "secrets", "--name", secret, "--yes")

@@ -25,6 +25,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newBackupCommand(dockerCli),
+		newDiffCommand(dockerCli),
 		newInspectCommand(dockerCli),
 		newLsCommand(dockerCli),
 		newPruneCommand(dockerCli),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -11,14 +12,17 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
 	"github.com/swarmbackup/swarmbackup/shared/checker"
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 type verifyOptions struct {
-	repo     repoOptions
-	all      bool
-	readData bool
-	format   string
+	repo          repoOptions
+	all           bool
+	readData      bool
+	format        string
+	unlockKeyFile string
 }
 
 func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
@@ -45,6 +49,7 @@ func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.all, "all", false, "Verify every backup (the default without an ID)")
 	cmd.Flags().BoolVar(&opts.readData, "read-data", false, "Read back and re-hash all data")
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "Unlock key of autolocked swarm backups, to decode them too")
 	return cmd
 }
 
@@ -53,17 +58,22 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 	if err != nil {
 		return err
 	}
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
+	}
 	copts := checker.Options{ReadData: opts.readData}
+	list, _, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return err
+	}
 	if id != "" {
-		list, _, err := snapshot.List(ctx, repo)
-		if err != nil {
-			return err
-		}
 		sn, err := snapshot.Find(list, id)
 		if err != nil {
 			return err
 		}
 		copts.Snapshots = []*snapshot.Snapshot{sn}
+		list = copts.Snapshots
 	}
 	bar := progress.New(dockerCli.Err(), !opts.readData || opts.format != "", "verify", 0, false)
 	copts.Progress = func(done, total int) { bar.Set(int64(done), int64(total)) }
@@ -71,6 +81,9 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 	bar.Done()
 	if err != nil {
 		return err
+	}
+	if rep.OK() {
+		rep.Problems = append(rep.Problems, decodeSwarmBackups(ctx, repo, list, unlockKey)...)
 	}
 	err = writeFormatted(dockerCli.Out(), opts.format, rep, func(w io.Writer) error {
 		for _, p := range rep.Problems {
@@ -94,4 +107,30 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 		return cli.StatusError{StatusCode: 1, Status: "verify found damage"}
 	}
 	return nil
+}
+
+// decodeSwarmBackups brings each swarm backup back and decodes it offline, as a restore
+// would: keys, raft snapshot, log and store.
+func decodeSwarmBackups(ctx context.Context, repo *repository.Repository, list []*snapshot.Snapshot, unlockKey string) []checker.Problem {
+	var problems []checker.Problem
+	for _, sn := range list {
+		if sn.Kind != snapshot.KindSwarm {
+			continue
+		}
+		meta, err := controlplane.ReadMeta(sn)
+		if err != nil {
+			problems = append(problems, checker.Problem{Snapshot: sn.ID.Short(), What: err.Error()})
+			continue
+		}
+		if meta.Autolock && unlockKey == "" {
+			continue // its structure was checked; decoding needs --unlock-key-file
+		}
+		b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+		if err != nil {
+			problems = append(problems, checker.Problem{Snapshot: sn.ID.Short(), What: "decode: " + err.Error()})
+			continue
+		}
+		b.Close()
+	}
+	return problems
 }
