@@ -163,6 +163,7 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{"unknown volume", nil, []string{"volume", "snapshot", unique("missing")}, "no swarmbackup volume"},
 		{"negative keep", nil, []string{"prune", "--keep-last", "-1"}, "give a count of 0 or more"},
 		{"prune without rules", nil, []string{"prune", "--dry-run"}, "no retention rule given"},
+		{"unknown flag", nil, []string{"ls", "--bogus"}, "unknown flag: --bogus"},
 	}
 	for _, c := range cases {
 		r := node1.tryEnv(c.env, append([]string{"swarmbackup"}, c.args...)...)
@@ -191,9 +192,9 @@ func nonEmptyLines(s string) []string {
 	return out
 }
 
-// minio returns the lab's MinIO endpoint and a directory holding its keys as the plugin's
+// labMinIO returns the lab's MinIO endpoint and a directory holding its keys as the plugin's
 // secrets directory expects them, plus a repository password.
-func minio(t *testing.T) (endpoint, secrets string) {
+func labMinIO(t *testing.T) (endpoint, secrets string) {
 	t.Helper()
 	endpoint = os.Getenv("SWARMBACKUP_LAB_MINIO")
 	envFile := os.Getenv("SWARMBACKUP_LAB_MINIO_ENV")
@@ -241,7 +242,7 @@ func (n *node) configurePlugin(settings ...string) {
 
 func TestVolumeSnapshotsGoToMinIO(t *testing.T) {
 	l := newLab(t)
-	endpoint, secrets := minio(t)
+	endpoint, secrets := labMinIO(t)
 	node3 := l.node(3)
 	repo := "s3:" + endpoint + "/" + unique("e2e") + "/backups"
 	node3.configurePlugin("SWARMBACKUP_REPO="+repo, "etc.source="+secrets)

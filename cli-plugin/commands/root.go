@@ -3,6 +3,8 @@
 package commands
 
 import (
+	"fmt"
+
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +25,10 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 			return cmd.Help()
 		},
 	}
+	// One line for a mistyped flag, like every other error.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
+	})
 	cmd.AddCommand(
 		newBackupCommand(dockerCli),
 		newDiffCommand(dockerCli),

@@ -22,6 +22,7 @@ func newVolumeCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newVolumeLsCommand(dockerCli),
+		newVolumeRestoreCommand(dockerCli),
 		newVolumeSnapshotCommand(dockerCli),
 	)
 	return cmd

@@ -25,8 +25,18 @@ const hostPluginDir = "/run/docker/plugins"
 const (
 	VersionPath  = "/SwarmBackup.Version"
 	SnapshotPath = "/SwarmBackup.Snapshot"
+	RestorePath  = "/SwarmBackup.Restore"
 	JobPath      = "/SwarmBackup.Job"
 )
+
+// RestoreRequest asks to fill Target with a snapshot of Volume: Snapshot is an ID prefix,
+// or empty for the newest. Target is created when missing; an existing target must be
+// unmounted.
+type RestoreRequest struct {
+	Volume   string
+	Snapshot string
+	Target   string
+}
 
 // VersionResponse answers VersionPath.
 type VersionResponse struct {
@@ -53,6 +63,7 @@ const (
 // Job is work the agent does in the background.
 type Job struct {
 	ID       string
+	Kind     string // "snapshot" or "restore"
 	Volume   string
 	State    string
 	Error    string `json:",omitempty"`
@@ -104,6 +115,13 @@ func (c *Client) Version(ctx context.Context) (VersionResponse, error) {
 func (c *Client) Snapshot(ctx context.Context, volume string) (Job, error) {
 	var job Job
 	err := c.call(ctx, SnapshotPath, SnapshotRequest{Volume: volume}, &job)
+	return job, err
+}
+
+// Restore starts a restore of a volume snapshot.
+func (c *Client) Restore(ctx context.Context, req RestoreRequest) (Job, error) {
+	var job Job
+	err := c.call(ctx, RestorePath, req, &job)
 	return job, err
 }
 

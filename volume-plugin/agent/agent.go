@@ -8,19 +8,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
 
 // Volumes is what the agent needs of the volume driver.
 type Volumes interface {
 	Exists(name string) bool
 	DataPath(name string) string
+	StagingDir(name string) (string, error)
+	ReplaceData(name, src string) error
 }
 
 // Agent runs jobs; its methods are safe for concurrent use.
@@ -41,40 +46,118 @@ func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, log
 	return &Agent{ctx: ctx, volumes: volumes, repos: repos, engine: engine, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}}
 }
 
-// Snapshot starts a snapshot of a volume, or returns the one already running for it.
+// Snapshot starts a snapshot of a volume, or returns the job already running for it.
 func (a *Agent) Snapshot(volume string) (agentapi.Job, error) {
 	if !a.volumes.Exists(volume) {
 		return agentapi.Job{}, fmt.Errorf("no swarmbackup volume %q on this node", volume)
 	}
+	return a.start("snapshot", volume, func(job *agentapi.Job) error {
+		start := time.Now()
+		sn, err := a.snapshot(volume)
+		if err != nil {
+			return err
+		}
+		job.Snapshot = sn.ID.String()
+		job.Files, job.Bytes, job.BytesNew = sn.Stats.Files, sn.Stats.Bytes, sn.Stats.BytesNew
+		a.log.Info("snapshot taken", "volume", volume, "snapshot", sn.ID.Short(),
+			"files", sn.Stats.Files, "bytes_total", sn.Stats.Bytes, "bytes_new", sn.Stats.BytesNew,
+			"duration", time.Since(start).Round(time.Millisecond).String())
+		return nil
+	})
+}
+
+// Restore starts filling a volume from a snapshot. The data goes to a staging directory
+// first and replaces the volume's only once it is complete and verified, so a failed
+// restore leaves the volume as it was.
+func (a *Agent) Restore(req agentapi.RestoreRequest) (agentapi.Job, error) {
+	if !volumeopts.ValidVolumeName(req.Volume) {
+		return agentapi.Job{}, fmt.Errorf("%q is not a volume name", req.Volume)
+	}
+	if req.Target == "" {
+		req.Target = req.Volume
+	}
+	return a.start("restore", req.Target, func(job *agentapi.Job) error {
+		start := time.Now()
+		repo, err := a.repos.Open(a.ctx)
+		if err != nil {
+			return err
+		}
+		list, _, err := snapshot.List(a.ctx, repo)
+		if err != nil {
+			return err
+		}
+		sn, err := pickVolumeSnapshot(list, req.Volume, req.Snapshot)
+		if err != nil {
+			return err
+		}
+		staging, err := a.volumes.StagingDir(req.Target)
+		if err != nil {
+			return err
+		}
+		stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{})
+		if err != nil {
+			_ = os.RemoveAll(staging)
+			return fmt.Errorf("restore snapshot %s of volume %s: %w", sn.ID.Short(), req.Volume, err)
+		}
+		if err := a.volumes.ReplaceData(req.Target, staging); err != nil {
+			_ = os.RemoveAll(staging)
+			return err
+		}
+		job.Snapshot, job.Files, job.Bytes = sn.ID.String(), stats.Files, stats.Bytes
+		a.log.Info("volume restored", "volume", req.Target, "from", req.Volume, "snapshot", sn.ID.Short(),
+			"files", stats.Files, "bytes", stats.Bytes, "duration", time.Since(start).Round(time.Millisecond).String())
+		return nil
+	})
+}
+
+// pickVolumeSnapshot finds a snapshot of a volume: by ID prefix, or the newest.
+func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string) (*snapshot.Snapshot, error) {
+	if id == "" {
+		if sn := snapshot.Latest(list, snapshot.KindVolume, volume); sn != nil {
+			return sn, nil
+		}
+		return nil, fmt.Errorf("the repository holds no snapshot of volume %s", volume)
+	}
+	sn, err := snapshot.Find(list, id)
+	if err != nil {
+		return nil, err
+	}
+	if sn.Kind != snapshot.KindVolume || sn.Source != volume {
+		return nil, fmt.Errorf("snapshot %s is of %s %s, not of volume %s", sn.ID.Short(), sn.Kind, sn.Source, volume)
+	}
+	return sn, nil
+}
+
+// start runs work as a job; one job per volume at a time.
+func (a *Agent) start(kind, volume string, work func(*agentapi.Job) error) (agentapi.Job, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if id, ok := a.active[volume]; ok {
-		return *a.jobs[id], nil
+		running := a.jobs[id]
+		if running.Kind == kind {
+			return *running, nil
+		}
+		return agentapi.Job{}, fmt.Errorf("volume %s is busy with a %s (job %s)", volume, running.Kind, id)
 	}
-	job := &agentapi.Job{ID: repository.NewRandomID().Short(), Volume: volume, State: agentapi.JobRunning, Started: time.Now().UTC()}
+	job := &agentapi.Job{ID: repository.NewRandomID().Short(), Kind: kind, Volume: volume, State: agentapi.JobRunning, Started: time.Now().UTC()}
 	a.jobs[job.ID] = job
 	a.active[volume] = job.ID
-	go a.run(job)
+	go func() {
+		result := *job
+		err := work(&result)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.active, volume)
+		result.Finished = time.Now().UTC()
+		if err != nil {
+			result.State, result.Error = agentapi.JobFailed, err.Error()
+			a.log.Error(kind+" failed", "volume", volume, "err", err)
+		} else {
+			result.State = agentapi.JobDone
+		}
+		*job = result
+	}()
 	return *job, nil
-}
-
-func (a *Agent) run(job *agentapi.Job) {
-	start := time.Now()
-	sn, err := a.snapshot(job.Volume)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.active, job.Volume)
-	job.Finished = time.Now().UTC()
-	if err != nil {
-		job.State, job.Error = agentapi.JobFailed, err.Error()
-		a.log.Error("snapshot failed", "volume", job.Volume, "err", err)
-		return
-	}
-	job.State, job.Snapshot = agentapi.JobDone, sn.ID.String()
-	job.Files, job.Bytes, job.BytesNew = sn.Stats.Files, sn.Stats.Bytes, sn.Stats.BytesNew
-	a.log.Info("snapshot taken", "volume", job.Volume, "snapshot", sn.ID.Short(),
-		"files", sn.Stats.Files, "bytes_total", sn.Stats.Bytes, "bytes_new", sn.Stats.BytesNew,
-		"duration", time.Since(start).Round(time.Millisecond).String())
 }
 
 func (a *Agent) snapshot(volume string) (*snapshot.Snapshot, error) {
@@ -107,6 +190,14 @@ func (a *Agent) Handlers(handle func(path string, fn func(http.ResponseWriter, *
 			return
 		}
 		job, err := a.Snapshot(req.Volume)
+		respond(w, job, err)
+	})
+	handle(agentapi.RestorePath, func(w http.ResponseWriter, r *http.Request) {
+		var req agentapi.RestoreRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		job, err := a.Restore(req)
 		respond(w, job, err)
 	})
 	handle(agentapi.JobPath, func(w http.ResponseWriter, r *http.Request) {

@@ -65,6 +65,54 @@ func (d *Driver) mountpoint(name string) string { return filepath.Join(d.mountDi
 // DataPath is where a volume's files live inside the plugin, whether mounted or not.
 func (d *Driver) DataPath(name string) string { return d.dataPath(name) }
 
+// ErrMounted says a volume is in use by containers.
+var ErrMounted = errors.New("mounted")
+
+// ReplaceData makes the directory src (on the same file system, below the volume's own
+// directory) the volume's data, creating the volume when missing. A mounted volume is
+// refused: its containers would keep the old files open.
+func (d *Driver) ReplaceData(name, src string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.state.Volumes[name]
+	if ok && len(v.Mounts) > 0 {
+		return fmt.Errorf("volume %s is %w by %d container(s): stop them, or restore into a new volume with --to", name, ErrMounted, len(v.Mounts))
+	}
+	old := d.dataPath(name) + ".replaced"
+	_ = os.RemoveAll(old)
+	if err := os.Rename(d.dataPath(name), old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restore volume %s: %w", name, err)
+	}
+	if err := os.Rename(src, d.dataPath(name)); err != nil {
+		_ = os.Rename(old, d.dataPath(name))
+		return fmt.Errorf("restore volume %s: %w", name, err)
+	}
+	if !ok {
+		d.state.Volumes[name] = &volumeState{CreatedAt: time.Now().UTC()}
+		if err := d.save(); err != nil {
+			delete(d.state.Volumes, name)
+			return err
+		}
+	}
+	if err := os.RemoveAll(old); err != nil {
+		d.log.Error("remove replaced data", "volume", name, "err", err)
+	}
+	return nil
+}
+
+// StagingDir returns a fresh directory beside a volume's data, on the same file system,
+// for ReplaceData.
+func (d *Driver) StagingDir(name string) (string, error) {
+	if !volumeopts.ValidVolumeName(name) {
+		return "", fmt.Errorf("invalid volume name %q", name)
+	}
+	dir := d.volumeDir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(dir, ".restore-")
+}
+
 // Exists reports whether the driver holds a volume of that name.
 func (d *Driver) Exists(name string) bool {
 	d.mu.Lock()

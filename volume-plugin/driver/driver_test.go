@@ -216,3 +216,47 @@ func TestDamagedStateFailsStartWithThePath(t *testing.T) {
 		t.Errorf("New with damaged state: %v", err)
 	}
 }
+
+func TestReplaceDataSwapsInAFullDirectoryAndRefusesMountedVolumes(t *testing.T) {
+	d, _, _ := newTestDriver(t)
+	mustCreate(t, d, "db", nil)
+	if err := os.WriteFile(filepath.Join(d.DataPath("db"), "old"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stage := func(name, content string) string {
+		dir, err := d.StagingDir(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "restored"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	mustMount(t, d, "db", "c1")
+	if err := d.ReplaceData("db", stage("db", "x")); err == nil || !strings.Contains(err.Error(), "mounted by 1") {
+		t.Fatalf("replace of a mounted volume: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.DataPath("db"), "old")); err != nil {
+		t.Fatal("a refused replace touched the data")
+	}
+	if err := d.Unmount(&volume.UnmountRequest{Name: "db", ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReplaceData("db", stage("db", "new")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d.DataPath("db"), "old")); !os.IsNotExist(err) {
+		t.Error("the old data is still there")
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.DataPath("db"), "restored")); string(b) != "new" {
+		t.Errorf("restored content %q", b)
+	}
+	// A restore into a volume the node does not have yet creates it.
+	if err := d.ReplaceData("fresh", stage("fresh", "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Exists("fresh") {
+		t.Error("the restored volume does not exist")
+	}
+}

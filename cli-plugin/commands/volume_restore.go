@@ -1,0 +1,68 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+)
+
+type volumeRestoreOptions struct {
+	to    string
+	quiet bool
+}
+
+func newVolumeRestoreCommand(dockerCli command.Cli) *cobra.Command {
+	var opts volumeRestoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore [OPTIONS] VOLUME[@SNAPSHOT]",
+		Short: "Fill a volume from a snapshot: the same volume (unmounted) or a new one",
+		Long: "Fill a volume from a snapshot of VOLUME: the newest, or the one whose ID starts with\n" +
+			"SNAPSHOT. Without --to the volume itself is replaced, which it refuses while containers\n" +
+			"use it. Run it against the engine of the node that should hold the data. The data is\n" +
+			"written aside and swapped in only once complete and verified.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVolumeRestore(cmd.Context(), dockerCli, opts, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&opts.to, "to", "", "Restore into this volume instead (created when missing)")
+	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the restored snapshot's ID")
+	return cmd
+}
+
+func runVolumeRestore(ctx context.Context, dockerCli command.Cli, opts volumeRestoreOptions, arg string) error {
+	volume, snap, _ := strings.Cut(arg, "@")
+	for _, v := range []string{volume, opts.to} {
+		if v != "" && !volumeopts.ValidVolumeName(v) {
+			return fmt.Errorf("%q is not a volume name", v)
+		}
+	}
+	agent, err := localAgent(ctx, dockerCli.Client())
+	if err != nil {
+		return err
+	}
+	job, err := agent.Restore(ctx, agentapi.RestoreRequest{Volume: volume, Snapshot: snap, Target: opts.to})
+	if err != nil {
+		return err
+	}
+	if job, err = agent.Wait(ctx, job); err != nil {
+		return err
+	}
+	if job.State == agentapi.JobFailed {
+		return fmt.Errorf("%s", job.Error)
+	}
+	if opts.quiet {
+		_, err = fmt.Fprintln(dockerCli.Out(), job.Snapshot)
+		return err
+	}
+	_, err = fmt.Fprintf(dockerCli.Out(), "volume %s restored from snapshot %s of %s: %d files, %s, in %s\n",
+		job.Volume, job.Snapshot[:12], volume, job.Files, units.BytesSize(float64(job.Bytes)), job.Finished.Sub(job.Started).Round(1e6))
+	return err
+}

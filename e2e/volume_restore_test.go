@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+func TestVolumeRestoresIntoANewVolumeInPlaceAndOnAnotherNode(t *testing.T) {
+	l := newLab(t)
+	node2, node3 := l.node(2), l.node(3)
+	vol, copyVol := unique("app"), unique("app-copy")
+	node2.createVolume(vol)
+	node2.run(vol, "mkdir -p /data/sub && echo first > /data/sub/state && ln -s sub/state /data/link")
+	first := node2.snapshot(vol)
+	node2.run(vol, "echo second > /data/sub/state")
+
+	// Into a new volume on the same node.
+	node2.docker("swarmbackup", "volume", "restore", vol+"@"+first[:12], "--to", copyVol)
+	t.Cleanup(func() { node2.try("volume", "rm", "-f", copyVol) })
+	if got := node2.run(copyVol, "cat /data/link"); got != "first" {
+		t.Errorf("the new volume holds %q", got)
+	}
+	if got := node2.run(vol, "cat /data/sub/state"); got != "second" {
+		t.Errorf("restoring into a new volume changed the original: %q", got)
+	}
+
+	// In place: refused while a container uses the volume, done once it stopped.
+	holder := node2.docker("run", "-d", "-v", vol+":/data", image, "sleep", "3600")
+	stderr := node2.dockerFails("swarmbackup", "volume", "restore", vol+"@"+first[:12])
+	if !strings.Contains(stderr, "mounted by 1") {
+		t.Errorf("in-place restore of a mounted volume: %s", stderr)
+	}
+	node2.docker("rm", "-f", holder)
+	node2.docker("swarmbackup", "volume", "restore", vol+"@"+first[:12])
+	if got := node2.run(vol, "cat /data/sub/state"); got != "first" {
+		t.Errorf("after the in-place restore: %q", got)
+	}
+
+	// Anywhere: the newest snapshot onto a node that never had the volume.
+	node3.docker("swarmbackup", "volume", "restore", vol)
+	t.Cleanup(func() { node3.try("volume", "rm", "-f", vol) })
+	if got := node3.run(vol, "cat /data/sub/state"); got != "first" {
+		t.Errorf("on node3: %q", got)
+	}
+
+	for _, c := range []struct{ arg, want string }{
+		{unique("never-snapshotted"), "no snapshot of volume"},
+		{vol + "@0123456789ab", `no snapshot "0123456789ab"`},
+		{"../etc", "is not a volume name"},
+	} {
+		if stderr := node2.dockerFails("swarmbackup", "volume", "restore", c.arg); !strings.Contains(stderr, c.want) {
+			t.Errorf("restore %s: %s", c.arg, stderr)
+		}
+	}
+}
+
+func TestCorruptSnapshotDataFailsTheRestoreAndLeavesTheTargetAlone(t *testing.T) {
+	l := newLab(t)
+	endpoint, secrets := labMinIO(t)
+	node3 := l.node(3)
+	bucket := unique("e2e")
+	repo := "s3:" + endpoint + "/" + bucket + "/backups"
+	node3.configurePlugin("SWARMBACKUP_REPO="+repo, "etc.source="+secrets)
+
+	vol, target := unique("ledger"), unique("ledger-copy")
+	node3.createVolume(vol)
+	node3.run(vol, "head -c 3000000 /dev/urandom > /data/entries")
+	node3.snapshot(vol)
+	node3.createVolume(target)
+	node3.run(target, "echo untouched > /data/marker")
+
+	// Flip a byte in every pack in the bucket.
+	u, _ := url.Parse(endpoint)
+	keyID, _ := os.ReadFile(filepath.Join(secrets, "aws_access_key_id"))
+	secret, _ := os.ReadFile(filepath.Join(secrets, "aws_secret_access_key"))
+	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(strings.TrimSpace(string(keyID)), strings.TrimSpace(string(secret)), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	damaged := 0
+	for obj := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "backups/data/", Recursive: true}) {
+		o, err := mc.GetObject(ctx, bucket, obj.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(o)
+		o.Close()
+		b := buf.Bytes()
+		b[len(b)/2] ^= 0x10
+		if _, err := mc.PutObject(ctx, bucket, obj.Key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		damaged++
+	}
+	if damaged == 0 {
+		t.Fatal("no pack in the bucket")
+	}
+
+	stderr := node3.dockerFails("swarmbackup", "volume", "restore", vol, "--to", target)
+	if lines := nonEmptyLines(stderr); len(lines) != 1 || !strings.Contains(stderr, "corrupt") {
+		t.Errorf("restore of corrupt data: %q", stderr)
+	}
+	if got := node3.run(target, "cat /data/marker; ls /data"); got != "untouched\nmarker" {
+		t.Errorf("a failed restore changed the target: %q", got)
+	}
+}
