@@ -52,11 +52,15 @@ func newLsCommand(dockerCli command.Cli) *cobra.Command {
 			return runLs(cmd.Context(), dockerCli, opts)
 		},
 	}
+	opts.addFlags(cmd)
+	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "swarm" or "volume"`)
+	return cmd
+}
+
+func (opts *lsOptions) addFlags(cmd *cobra.Command) {
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only show IDs")
-	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "swarm" or "volume"`)
-	return cmd
 }
 
 func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {

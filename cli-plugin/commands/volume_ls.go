@@ -19,8 +19,6 @@ func newVolumeLsCommand(dockerCli command.Cli) *cobra.Command {
 			return runLs(cmd.Context(), dockerCli, opts)
 		},
 	}
-	opts.repo.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
-	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only show IDs")
+	opts.addFlags(cmd)
 	return cmd
 }

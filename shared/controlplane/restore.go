@@ -9,6 +9,8 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/moby/swarmkit/v2/api"
+
+	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
 
 // Kinds a selective restore handles, in the order they are re-created: services refer to
@@ -88,11 +90,11 @@ func (b *Backup) Plan(live Live, sel Selection) []Step {
 			add(KindNetwork, n.Name)
 		}
 	}
-	for _, s := range sortedSecrets(b.State.Secrets) {
-		add(KindSecret, s.Spec.Annotations.Name)
+	for _, name := range swarmstate.Names(b.State.Secrets, func(s *api.Secret) string { return s.Spec.Annotations.Name }) {
+		add(KindSecret, name)
 	}
-	for _, c := range sortedConfigs(b.State.Configs) {
-		add(KindConfig, c.Spec.Annotations.Name)
+	for _, name := range swarmstate.Names(b.State.Configs, func(c *api.Config) string { return c.Spec.Annotations.Name }) {
+		add(KindConfig, name)
 	}
 	for _, s := range b.Services {
 		add(KindService, s.Spec.Name)
@@ -231,22 +233,4 @@ func (b *Backup) createService(ctx context.Context, c client.APIClient, s swarm.
 	}
 	res, err := c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
 	return res.ID, err
-}
-
-func sortedSecrets(m map[string]*api.Secret) []*api.Secret {
-	out := make([]*api.Secret, 0, len(m))
-	for _, s := range m {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Annotations.Name < out[j].Spec.Annotations.Name })
-	return out
-}
-
-func sortedConfigs(m map[string]*api.Config) []*api.Config {
-	out := make([]*api.Config, 0, len(m))
-	for _, c := range m {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Annotations.Name < out[j].Spec.Annotations.Name })
-	return out
 }

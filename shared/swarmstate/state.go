@@ -146,31 +146,21 @@ func (s *State) ClusterID() string {
 }
 
 func (s *State) fromSnapshot(snap *api.Snapshot) {
-	for _, o := range snap.Store.Clusters {
-		s.Clusters[o.ID] = o
-	}
-	for _, o := range snap.Store.Nodes {
-		s.Nodes[o.ID] = o
-	}
-	for _, o := range snap.Store.Services {
-		s.Services[o.ID] = o
-	}
-	for _, o := range snap.Store.Networks {
-		s.Networks[o.ID] = o
-	}
-	for _, o := range snap.Store.Secrets {
-		s.Secrets[o.ID] = o
-	}
-	for _, o := range snap.Store.Configs {
-		s.Configs[o.ID] = o
-	}
-	for _, o := range snap.Store.Tasks {
-		s.Tasks[o.ID] = o
-	}
-	for _, o := range snap.Store.Volumes {
-		s.Volumes[o.ID] = o
-	}
+	byID(s.Clusters, snap.Store.Clusters, func(o *api.Cluster) string { return o.ID })
+	byID(s.Nodes, snap.Store.Nodes, func(o *api.Node) string { return o.ID })
+	byID(s.Services, snap.Store.Services, func(o *api.Service) string { return o.ID })
+	byID(s.Networks, snap.Store.Networks, func(o *api.Network) string { return o.ID })
+	byID(s.Secrets, snap.Store.Secrets, func(o *api.Secret) string { return o.ID })
+	byID(s.Configs, snap.Store.Configs, func(o *api.Config) string { return o.ID })
+	byID(s.Tasks, snap.Store.Tasks, func(o *api.Task) string { return o.ID })
+	byID(s.Volumes, snap.Store.Volumes, func(o *api.Volume) string { return o.ID })
 	s.Members = snap.Membership.Members
+}
+
+func byID[T any](m map[string]T, objs []T, id func(T) string) {
+	for _, o := range objs {
+		m[id(o)] = o
+	}
 }
 
 func (s *State) applyEntry(e raftpb.Entry, dec encryption.Decrypter) error {

@@ -49,16 +49,22 @@ func notFound(name string, err error) error {
 	return err
 }
 
-// Put writes through a temporary file, fsync and rename: a crash never leaves a partial object.
-func (b *Backend) Put(ctx context.Context, name string, data []byte) error {
+// pathForWrite returns the file of an object about to be written, with its directory.
+func (b *Backend) pathForWrite(ctx context.Context, name string) (string, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
 	p, err := b.path(name)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	return p, os.MkdirAll(filepath.Dir(p), 0o700)
+}
+
+// Put writes through a temporary file, fsync and rename: a crash never leaves a partial object.
+func (b *Backend) Put(ctx context.Context, name string, data []byte) error {
+	p, err := b.pathForWrite(ctx, name)
+	if err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(p, data, 0o600)
@@ -66,14 +72,8 @@ func (b *Backend) Put(ctx context.Context, name string, data []byte) error {
 
 // Create links a fully written temporary file into place; the link fails if the name exists.
 func (b *Backend) Create(ctx context.Context, name string, data []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p, err := b.path(name)
+	p, err := b.pathForWrite(ctx, name)
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
 	err = atomicfile.Create(p, data, 0o600)
