@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -54,5 +56,16 @@ func TestUnknownSubcommandFailsWithOneLine(t *testing.T) {
 	stderr := l.node(1).dockerFails("swarmbackup", "frobnicate")
 	if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
 		t.Errorf("unknown subcommand printed a stack trace:\n%s", stderr)
+	}
+}
+
+func TestDockerSwarmBackupPointsAtTheRightCommand(t *testing.T) {
+	l := newLab(t)
+	// The CLI runs hooks only for a terminal: script gives the command one.
+	cmd := exec.Command("script", "-qc", "docker swarm backup", "/dev/null")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+l.node(1).host(), "DOCKER_CLI_HOOKS=true")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "docker swarmbackup backup") {
+		t.Errorf("docker swarm backup does not point at docker swarmbackup backup:\n%s", out)
 	}
 }
