@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 )
 
@@ -39,4 +40,17 @@ func localAgent(ctx context.Context, api client.APIClient) (*agentapi.Client, er
 		return nil, fmt.Errorf("the swarmbackup volume plugin is disabled: run `docker plugin enable %s`", PluginName)
 	}
 	return agentapi.NewClient(agentapi.SocketPath(p.Plugin.ID)), nil
+}
+
+// waitWithProgress waits for an agent's job, with a progress bar on a terminal.
+func waitWithProgress(ctx context.Context, dockerCli command.Cli, agent *agentapi.Client, job agentapi.Job, quiet bool, what string) (agentapi.Job, error) {
+	bar := progress.New(dockerCli.Err(), quiet, what, -1, true)
+	defer bar.Done()
+	return agent.Wait(ctx, job, func(j agentapi.Job) {
+		total := int64(j.BytesTotal)
+		if total == 0 {
+			total = -1
+		}
+		bar.Set(int64(j.BytesDone), total)
+	})
 }

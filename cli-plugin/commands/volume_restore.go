@@ -52,7 +52,7 @@ func runVolumeRestore(ctx context.Context, dockerCli command.Cli, opts volumeRes
 	if err != nil {
 		return err
 	}
-	if job, err = agent.Wait(ctx, job); err != nil {
+	if job, err = waitWithProgress(ctx, dockerCli, agent, job, opts.quiet, "restore "+volume); err != nil {
 		return err
 	}
 	if job.State == agentapi.JobFailed {

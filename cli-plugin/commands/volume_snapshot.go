@@ -40,7 +40,7 @@ func runVolumeSnapshot(ctx context.Context, dockerCli command.Cli, opts volumeSn
 	if err != nil {
 		return err
 	}
-	job, err = agent.Wait(ctx, job)
+	job, err = waitWithProgress(ctx, dockerCli, agent, job, opts.quiet, "snapshot "+volume)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,8 @@ type Terminal interface {
 	IsTerminal() bool
 }
 
-// New returns a bar on w for total units (bytes when bytes is set), or a silent one when w
-// is not a terminal or quiet is set.
+// New returns a bar on w for total units (bytes when bytes is set; -1 when the total is not
+// known), or a silent one when w is not a terminal or quiet is set.
 func New(w Terminal, quiet bool, description string, total int64, bytes bool) *Bar {
 	if quiet || !w.IsTerminal() {
 		return &Bar{}
@@ -52,7 +52,7 @@ func (b *Bar) Set(done, total int64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if total > 0 && total != b.bar.GetMax64() {
+	if total != 0 && total != b.bar.GetMax64() {
 		b.bar.ChangeMax64(total)
 	}
 	_ = b.bar.Set64(done)

@@ -73,6 +73,9 @@ type Job struct {
 	Files    uint64
 	Bytes    uint64
 	BytesNew uint64
+	// Progress while running: bytes done, of a total when known (0: unknown).
+	BytesDone  uint64
+	BytesTotal uint64
 }
 
 // ErrorResponse is how the plugin protocol carries an error.
@@ -132,8 +135,8 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 	return job, err
 }
 
-// Wait polls a job until it ends or ctx is done.
-func (c *Client) Wait(ctx context.Context, job Job) (Job, error) {
+// Wait polls a job until it ends or ctx is done, telling update, when set, how it goes.
+func (c *Client) Wait(ctx context.Context, job Job, update func(Job)) (Job, error) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for job.State == JobRunning {
@@ -145,6 +148,9 @@ func (c *Client) Wait(ctx context.Context, job Job) (Job, error) {
 		var err error
 		if job, err = c.Job(ctx, job.ID); err != nil {
 			return job, err
+		}
+		if update != nil {
+			update(job)
 		}
 	}
 	return job, nil

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/ultracdc" // registers the algorithm
@@ -61,6 +62,7 @@ type Archiver struct {
 	bufs sync.Pool
 
 	files, dirs, bytes, changed, read, blobsNew, bytesNew atomic.Uint64
+	lastReport                                            atomic.Int64 // unix nanoseconds
 }
 
 // Snapshot stores the tree below dir and returns its root tree's ID and the statistics. The
@@ -100,6 +102,17 @@ func (a *Archiver) stats() snapshot.Stats {
 		Files: a.files.Load(), Dirs: a.dirs.Load(), Bytes: a.bytes.Load(),
 		FilesChanged: a.changed.Load(), BytesRead: a.read.Load(),
 		BlobsNew: a.blobsNew.Load(), BytesNew: a.bytesNew.Load(),
+	}
+}
+
+// maybeReport reports progress at most ten times a second.
+func (a *Archiver) maybeReport() {
+	if a.opts.Progress == nil {
+		return
+	}
+	now, last := time.Now().UnixNano(), a.lastReport.Load()
+	if now-last > int64(100*time.Millisecond) && a.lastReport.CompareAndSwap(last, now) {
+		a.report()
 	}
 }
 
@@ -162,6 +175,7 @@ func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tre
 			if old := parent.Find(node.Name); unchanged(old, &node) && a.haveAll(old.Content) {
 				node.Content = old.Content
 				a.bytes.Add(node.Size)
+				a.maybeReport()
 				break
 			}
 			tree.Nodes = append(tree.Nodes, node)
@@ -173,6 +187,7 @@ func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tre
 			go func() {
 				defer a.release()
 				p.done <- a.saveFile(ctx, path, p.node)
+				a.maybeReport()
 			}()
 			continue
 		}

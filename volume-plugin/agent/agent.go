@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/archiver"
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
@@ -51,9 +52,9 @@ func (a *Agent) Snapshot(volume string) (agentapi.Job, error) {
 	if !a.volumes.Exists(volume) {
 		return agentapi.Job{}, fmt.Errorf("no swarmbackup volume %q on this node", volume)
 	}
-	return a.start("snapshot", volume, func(job *agentapi.Job) error {
+	return a.start("snapshot", volume, func(job *agentapi.Job, report func(done, total uint64)) error {
 		start := time.Now()
-		sn, err := a.snapshot(volume)
+		sn, err := a.snapshot(volume, func(p archiver.Progress) { report(p.Bytes, 0) })
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,7 @@ func (a *Agent) Restore(req agentapi.RestoreRequest) (agentapi.Job, error) {
 	if req.Target == "" {
 		req.Target = req.Volume
 	}
-	return a.start("restore", req.Target, func(job *agentapi.Job) error {
+	return a.start("restore", req.Target, func(job *agentapi.Job, report func(done, total uint64)) error {
 		start := time.Now()
 		repo, err := a.repos.Open(a.ctx)
 		if err != nil {
@@ -94,7 +95,7 @@ func (a *Agent) Restore(req agentapi.RestoreRequest) (agentapi.Job, error) {
 		if err != nil {
 			return err
 		}
-		stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{})
+		stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{Progress: report})
 		if err != nil {
 			_ = os.RemoveAll(staging)
 			return fmt.Errorf("restore snapshot %s of volume %s: %w", sn.ID.Short(), req.Volume, err)
@@ -129,7 +130,7 @@ func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string) (*snapshot
 }
 
 // start runs work as a job; one job per volume at a time.
-func (a *Agent) start(kind, volume string, work func(*agentapi.Job) error) (agentapi.Job, error) {
+func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, total uint64)) error) (agentapi.Job, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if id, ok := a.active[volume]; ok {
@@ -142,9 +143,14 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job) error) (agen
 	job := &agentapi.Job{ID: repository.NewRandomID().Short(), Kind: kind, Volume: volume, State: agentapi.JobRunning, Started: time.Now().UTC()}
 	a.jobs[job.ID] = job
 	a.active[volume] = job.ID
+	report := func(done, total uint64) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		job.BytesDone, job.BytesTotal = done, total
+	}
 	go func() {
 		result := *job
-		err := work(&result)
+		err := work(&result, report)
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		delete(a.active, volume)
@@ -160,7 +166,7 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job) error) (agen
 	return *job, nil
 }
 
-func (a *Agent) snapshot(volume string) (*snapshot.Snapshot, error) {
+func (a *Agent) snapshot(volume string, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
 	repo, err := a.repos.Open(a.ctx)
 	if err != nil {
 		return nil, err
@@ -168,7 +174,7 @@ func (a *Agent) snapshot(volume string) (*snapshot.Snapshot, error) {
 	host, nodeID := a.engine.Node(a.ctx)
 	return backup.Run(a.ctx, repo, backup.Source{
 		Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID,
-	}, backup.Options{})
+	}, backup.Options{Progress: progress})
 }
 
 // Job returns a job by ID.
