@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -112,5 +113,51 @@ func TestCorruptSnapshotDataFailsTheRestoreAndLeavesTheTargetAlone(t *testing.T)
 	}
 	if got := node3.run(target, "cat /data/marker; ls /data"); got != "untouched\nmarker" {
 		t.Errorf("a failed restore changed the target: %q", got)
+	}
+}
+
+func TestADrainedNodesServiceComesBackElsewhereWithItsData(t *testing.T) {
+	l := newLab(t)
+	vol := unique("pgdata")
+	mount := "type=volume,source=" + vol + ",target=/data,volume-driver=swarmbackup,volume-opt=restore=latest"
+	// A token written once, on the first start: a task that started on an empty volume
+	// would write a different one.
+	svc := l.createService(unique("db"), []string{"--mount", mount},
+		"sh", "-c", "[ -f /data/token ] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /data/token; sleep 3600")
+	t.Cleanup(func() {
+		for i := 1; i <= l.nodes; i++ {
+			l.node(i).try("volume", "rm", "-f", vol)
+		}
+	})
+	first, c := svc.runningTask()
+	var token string
+	l.eventually("the first task to write its token", 30*time.Second, func() bool {
+		token = first.try("exec", c, "cat", "/data/token").stdout
+		return len(token) == 32
+	})
+	first.snapshot(vol)
+
+	id := first.nodeID()
+	l.node(1).docker("node", "update", "--availability", "drain", id)
+	t.Cleanup(func() { l.node(1).try("node", "update", "--availability", "active", id) })
+
+	var moved *node
+	var container string
+	l.eventually("the task to run on another node", 120*time.Second, func() bool {
+		for i := 1; i <= l.nodes; i++ {
+			n := l.node(i)
+			if n.n == first.n {
+				continue
+			}
+			r := n.try("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc.name, "--filter", "status=running")
+			if r.err == nil && r.stdout != "" {
+				moved, container = n, strings.Fields(r.stdout)[0]
+				return true
+			}
+		}
+		return false
+	})
+	if got := moved.docker("exec", container, "cat", "/data/token"); got != token {
+		t.Fatalf("on %s the task reads token %q, want %q from %s: it started on a volume without its data", moved, got, token, first)
 	}
 }

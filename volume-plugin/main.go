@@ -65,7 +65,9 @@ func run(log *slog.Logger) error {
 	h.HandleFunc(agentapi.VersionPath, func(w http.ResponseWriter, _ *http.Request) {
 		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
 	})
-	agent.New(ctx, d, agent.NewRepos(secretsDir), agent.NewEngine(engineSocket), log).Handlers(h.HandleFunc)
+	a := agent.New(ctx, d, agent.NewRepos(secretsDir), agent.NewEngine(engineSocket), log)
+	a.Handlers(h.HandleFunc)
+	d.SetFiller(a.Fill)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

@@ -5,6 +5,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ type Volumes interface {
 	DataPath(name string) string
 	StagingDir(name string) (string, error)
 	ReplaceData(name, src string) error
+	FillDone(name string, err error)
 }
 
 // Agent runs jobs; its methods are safe for concurrent use.
@@ -78,38 +80,71 @@ func (a *Agent) Restore(req agentapi.RestoreRequest) (agentapi.Job, error) {
 		req.Target = req.Volume
 	}
 	return a.start("restore", req.Target, func(job *agentapi.Job, report func(done, total uint64)) error {
-		start := time.Now()
-		repo, err := a.repos.Open(a.ctx)
-		if err != nil {
-			return err
-		}
-		list, _, err := snapshot.List(a.ctx, repo)
-		if err != nil {
-			return err
-		}
-		sn, err := pickVolumeSnapshot(list, req.Volume, req.Snapshot)
-		if err != nil {
-			return err
-		}
-		staging, err := a.volumes.StagingDir(req.Target)
-		if err != nil {
-			return err
-		}
-		stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{Progress: report})
-		if err != nil {
-			_ = os.RemoveAll(staging)
-			return fmt.Errorf("restore snapshot %s of volume %s: %w", sn.ID.Short(), req.Volume, err)
-		}
-		if err := a.volumes.ReplaceData(req.Target, staging); err != nil {
-			_ = os.RemoveAll(staging)
-			return err
-		}
-		job.Snapshot, job.Files, job.Bytes = sn.ID.String(), stats.Files, stats.Bytes
-		a.log.Info("volume restored", "volume", req.Target, "from", req.Volume, "snapshot", sn.ID.Short(),
-			"files", stats.Files, "bytes", stats.Bytes, "duration", time.Since(start).Round(time.Millisecond).String())
-		return nil
+		return a.restore(job, req, report)
 	})
 }
+
+func (a *Agent) restore(job *agentapi.Job, req agentapi.RestoreRequest, report func(done, total uint64)) error {
+	start := time.Now()
+	repo, err := a.repos.Open(a.ctx)
+	if err != nil {
+		return err
+	}
+	list, _, err := snapshot.List(a.ctx, repo)
+	if err != nil {
+		return err
+	}
+	sn, err := pickVolumeSnapshot(list, req.Volume, req.Snapshot)
+	if err != nil {
+		return err
+	}
+	staging, err := a.volumes.StagingDir(req.Target)
+	if err != nil {
+		return err
+	}
+	stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{Progress: report})
+	if err != nil {
+		_ = os.RemoveAll(staging)
+		return fmt.Errorf("restore snapshot %s of volume %s: %w", sn.ID.Short(), req.Volume, err)
+	}
+	if err := a.volumes.ReplaceData(req.Target, staging); err != nil {
+		_ = os.RemoveAll(staging)
+		return err
+	}
+	job.Snapshot, job.Files, job.Bytes = sn.ID.String(), stats.Files, stats.Bytes
+	a.log.Info("volume restored", "volume", req.Target, "from", req.Volume, "snapshot", sn.ID.Short(),
+		"files", stats.Files, "bytes", stats.Bytes, "duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// Fill fills a volume just created with the restore option, in the background: from the
+// newest snapshot of its source (or the one named), or leaves it empty when the repository
+// holds none yet, which is the first deployment. The driver refuses mounts until then.
+func (a *Agent) Fill(volume string, opts volumeopts.Options) {
+	from := opts.From
+	if from == "" {
+		from = volume
+	}
+	snap := ""
+	if opts.Restore != volumeopts.RestoreLatest {
+		snap = opts.Restore
+	}
+	_, err := a.start("restore", volume, func(job *agentapi.Job, report func(done, total uint64)) error {
+		err := a.restore(job, agentapi.RestoreRequest{Volume: from, Snapshot: snap, Target: volume}, report)
+		if errors.Is(err, errNoSnapshot) {
+			a.log.Info("volume left empty: the repository holds no snapshot of it yet", "volume", volume, "from", from)
+			err = nil
+		}
+		a.volumes.FillDone(volume, err)
+		return err
+	})
+	if err != nil {
+		// The driver calls Fill holding its lock: report back from elsewhere.
+		go a.volumes.FillDone(volume, err)
+	}
+}
+
+var errNoSnapshot = errors.New("the repository holds no snapshot of the volume")
 
 // pickVolumeSnapshot finds a snapshot of a volume: by ID prefix, or the newest.
 func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string) (*snapshot.Snapshot, error) {
@@ -117,7 +152,7 @@ func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string) (*snapshot
 		if sn := snapshot.Latest(list, snapshot.KindVolume, volume); sn != nil {
 			return sn, nil
 		}
-		return nil, fmt.Errorf("the repository holds no snapshot of volume %s", volume)
+		return nil, fmt.Errorf("%w %s", errNoSnapshot, volume)
 	}
 	sn, err := snapshot.Find(list, id)
 	if err != nil {

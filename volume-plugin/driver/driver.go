@@ -27,6 +27,9 @@ type Driver struct {
 	dataDir  string // persistent: state file and each volume's data
 	mountDir string // the plugin's propagated mount: what the engine sees
 	log      *slog.Logger
+	// fill starts filling a new volume from the repository (restore= option); it must
+	// return at once and report back through FillDone.
+	fill func(name string, opts volumeopts.Options)
 
 	mu    sync.Mutex
 	state *state
@@ -45,6 +48,13 @@ func New(dataDir, mountDir string, log *slog.Logger) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{dataDir: dataDir, mountDir: mountDir, log: log, state: st}
+	// Fills interrupted by a restart are taken up again on the next mount (FillProblem
+	// set), once the filler is known.
+	for _, v := range st.Volumes {
+		if v.Filling && v.FillProblem == "" {
+			v.FillProblem = "interrupted by a plugin restart"
+		}
+	}
 	for name, v := range st.Volumes {
 		if len(v.Mounts) == 0 {
 			continue
@@ -143,7 +153,8 @@ func (d *Driver) Create(r *volume.CreateRequest) error {
 		return fmt.Errorf("invalid volume name %q: use letters, digits, '_', '.' and '-'", r.Name)
 	}
 	// The engine prefixes the volume's name to whatever this returns.
-	if _, err := volumeopts.Parse(r.Options); err != nil {
+	opts, err := volumeopts.Parse(r.Options)
+	if err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -157,13 +168,50 @@ func (d *Driver) Create(r *volume.CreateRequest) error {
 	if err := os.MkdirAll(d.dataPath(r.Name), 0o755); err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
-	d.state.Volumes[r.Name] = &volumeState{CreatedAt: time.Now().UTC(), Options: r.Options}
+	v := &volumeState{CreatedAt: time.Now().UTC(), Options: r.Options, Filling: opts.Restore != volumeopts.RestoreNever}
+	d.state.Volumes[r.Name] = v
 	if err := d.save(); err != nil {
 		delete(d.state.Volumes, r.Name)
 		return err
 	}
 	d.log.Info("volume created", "volume", r.Name)
+	if v.Filling {
+		d.startFill(r.Name, opts)
+	}
 	return nil
+}
+
+// SetFiller sets what fills volumes created with the restore option.
+func (d *Driver) SetFiller(fill func(name string, opts volumeopts.Options)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fill = fill
+}
+
+// startFill asks for a volume's data; the caller holds d.mu.
+func (d *Driver) startFill(name string, opts volumeopts.Options) {
+	if d.fill != nil {
+		d.fill(name, opts)
+	}
+}
+
+// FillDone ends a fill: the volume can be mounted, or, after a failure, the next mount
+// tries again.
+func (d *Driver) FillDone(name string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.state.Volumes[name]
+	if !ok {
+		return
+	}
+	if err != nil {
+		v.FillProblem = err.Error()
+	} else {
+		v.Filling, v.FillProblem = false, ""
+	}
+	if serr := d.save(); serr != nil {
+		d.log.Error("record the end of a restore", "volume", name, "err", serr)
+	}
 }
 
 func sameOptions(a, b map[string]string) bool {
@@ -237,11 +285,18 @@ func (d *Driver) List() (*volume.ListResponse, error) {
 
 // describe is what `docker volume inspect` shows; the engine lists the options itself.
 func (d *Driver) describe(name string, v *volumeState) *volume.Volume {
+	status := map[string]any{"mounts": len(v.Mounts)}
+	if v.Filling {
+		status["restore"] = "in progress"
+		if v.FillProblem != "" {
+			status["restore"] = "failed: " + v.FillProblem
+		}
+	}
 	return &volume.Volume{
 		Name:       name,
 		Mountpoint: d.mountpoint(name),
 		CreatedAt:  v.CreatedAt.Format(time.RFC3339),
-		Status:     map[string]any{"mounts": len(v.Mounts)},
+		Status:     status,
 	}
 }
 
@@ -262,6 +317,18 @@ func (d *Driver) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 	v, err := d.lookup(r.Name)
 	if err != nil {
 		return nil, err
+	}
+	if v.Filling {
+		// Failing the mount makes Swarm retry the task later, by which time the data is
+		// there; a failed restore is tried again.
+		problem := "restore in progress"
+		if v.FillProblem != "" {
+			problem = "restore failed (" + v.FillProblem + "), trying again"
+			v.FillProblem = ""
+			opts, _ := volumeopts.Parse(v.Options)
+			d.startFill(r.Name, opts)
+		}
+		return nil, fmt.Errorf("volume %s is waiting for its data from the repository: %s", r.Name, problem)
 	}
 	if err := d.ensureMounted(r.Name); err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)

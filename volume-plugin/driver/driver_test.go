@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/docker/go-plugins-helpers/volume"
 	"golang.org/x/sys/unix"
+
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
 
 // The driver bind-mounts for real, which needs root, as the plugin has.
@@ -259,4 +262,47 @@ func TestReplaceDataSwapsInAFullDirectoryAndRefusesMountedVolumes(t *testing.T) 
 	if !d.Exists("fresh") {
 		t.Error("the restored volume does not exist")
 	}
+}
+
+func TestAVolumeCreatedWithRestoreRefusesMountsUntilFilled(t *testing.T) {
+	d, dataDir, mountDir := newTestDriver(t)
+	filled := make(chan string, 4)
+	d.SetFiller(func(name string, _ volumeopts.Options) { filled <- name })
+	mustCreate(t, d, "db", map[string]string{"restore": "latest"})
+	if got := <-filled; got != "db" {
+		t.Fatalf("filled %q", got)
+	}
+	_, err := d.Mount(&volume.MountRequest{Name: "db", ID: "task1"})
+	if err == nil || !strings.Contains(err.Error(), "restore in progress") {
+		t.Fatalf("mount while filling: %v", err)
+	}
+	got, _ := d.Get(&volume.GetRequest{Name: "db"})
+	if got.Volume.Status["restore"] != "in progress" {
+		t.Errorf("status while filling: %v", got.Volume.Status)
+	}
+
+	// A failed fill is tried again by the next mount, which still fails.
+	d.FillDone("db", errors.New("repository unreachable"))
+	_, err = d.Mount(&volume.MountRequest{Name: "db", ID: "task2"})
+	if err == nil || !strings.Contains(err.Error(), "repository unreachable") {
+		t.Fatalf("mount after a failed fill: %v", err)
+	}
+	if got := <-filled; got != "db" {
+		t.Fatal("the failed fill was not tried again")
+	}
+
+	// A restarted plugin takes an interrupted fill up again.
+	d2 := reopen(t, dataDir, mountDir)
+	d2.SetFiller(func(name string, _ volumeopts.Options) { filled <- name })
+	if _, err := d2.Mount(&volume.MountRequest{Name: "db", ID: "task3"}); err == nil {
+		t.Fatal("mount of an unfilled volume after a restart succeeded")
+	}
+	<-filled
+	d2.FillDone("db", nil)
+	if _, err := d2.Mount(&volume.MountRequest{Name: "db", ID: "task4"}); err != nil {
+		t.Fatalf("mount after the fill: %v", err)
+	}
+	// Volumes without the option mount at once.
+	mustCreate(t, d2, "plain", nil)
+	mustMount(t, d2, "plain", "x")
 }

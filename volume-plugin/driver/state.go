@@ -25,6 +25,10 @@ type volumeState struct {
 	Options   map[string]string `json:"options,omitempty"`
 	// Mounts holds the engine's mount IDs that have not been unmounted yet.
 	Mounts []string `json:"mounts,omitempty"`
+	// Filling is set while a volume created with restore= waits for its data; mounts
+	// fail until then, so that no task starts on a volume that is empty or half written.
+	Filling     bool   `json:"filling,omitempty"`
+	FillProblem string `json:"fill_problem,omitempty"`
 }
 
 func loadState(path string) (*state, error) {
