@@ -180,3 +180,37 @@ func usedBlobs(ctx context.Context, repo *repository.Repository, keep []Entry) (
 	}
 	return used, nil
 }
+
+// Forget applies a policy to the snapshots of one chain (a volume, a swarm) and removes the
+// records it does not keep. It takes no lock and removes no data: the data stays until a
+// prune, which waits for running backups. A volume's schedule calls it after each snapshot.
+func Forget(ctx context.Context, repo *repository.Repository, kind, source string, policy retention.Policy) ([]Entry, error) {
+	list, _, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	var chain []timed
+	for _, sn := range list {
+		if sn.Kind == kind && sn.Source == source {
+			chain = append(chain, timed{sn})
+		}
+	}
+	if len(chain) == 0 {
+		return nil, nil
+	}
+	decisions, err := retention.Apply(chain, policy)
+	if err != nil {
+		return nil, err
+	}
+	var forgotten []Entry
+	for i, d := range decisions {
+		if d.Keep {
+			continue
+		}
+		if err := repo.DeleteFile(ctx, repository.SnapshotFile, chain[i].sn.ID); err != nil {
+			return forgotten, fmt.Errorf("forget snapshot %s: %w", chain[i].sn.ID.Short(), err)
+		}
+		forgotten = append(forgotten, entry(chain[i].sn, nil))
+	}
+	return forgotten, nil
+}

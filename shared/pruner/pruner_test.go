@@ -136,3 +136,27 @@ func TestPruneWithoutARuleIsRefused(t *testing.T) {
 		t.Error("prune without rules succeeded")
 	}
 }
+
+func TestForgetTrimsOneChainAndKeepsItsData(t *testing.T) {
+	ctx := context.Background()
+	be, snaps, _ := history(t)
+	before := bytesStored(t, be)
+	r := open(t, be)
+	forgotten, err := pruner.Forget(ctx, r, snapshot.KindVolume, "db", retention.Policy{Last: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(forgotten) != 3 {
+		t.Fatalf("forgot %d snapshots, want 3", len(forgotten))
+	}
+	list, _, _ := snapshot.List(ctx, r)
+	if len(list) != 1 || list[0].ID != snaps[3].ID {
+		t.Fatalf("left %d snapshots", len(list))
+	}
+	if bytesStored(t, be) != before {
+		t.Error("forget removed data; only prune may")
+	}
+	if none, err := pruner.Forget(ctx, r, snapshot.KindVolume, "other", retention.Policy{Last: 1}); err != nil || none != nil {
+		t.Errorf("forget of an unknown chain: %v %v", none, err)
+	}
+}

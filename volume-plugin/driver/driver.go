@@ -123,6 +123,22 @@ func (d *Driver) StagingDir(name string) (string, error) {
 	return os.MkdirTemp(dir, ".restore-")
 }
 
+// Scheduled returns the volumes that have a snapshot schedule, with their options.
+func (d *Driver) Scheduled() map[string]volumeopts.Options {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]volumeopts.Options{}
+	for name, v := range d.state.Volumes {
+		if v.Options["schedule"] == "" || v.Filling {
+			continue
+		}
+		if opts, err := volumeopts.Parse(v.Options); err == nil {
+			out[name] = opts
+		}
+	}
+	return out
+}
+
 // Exists reports whether the driver holds a volume of that name.
 func (d *Driver) Exists(name string) bool {
 	d.mu.Lock()
