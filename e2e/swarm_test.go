@@ -272,3 +272,64 @@ func TestSwarmBackupBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestColdBackupStopsANonLeaderSafely(t *testing.T) {
+	l := newLab(t)
+	leader, follower := l.leader(), (*node)(nil)
+	for i := 1; i <= l.nodes; i++ {
+		if l.node(i).n != leader.n {
+			follower = l.node(i)
+			break
+		}
+	}
+	control := func(n *node) []string {
+		return []string{
+			"--engine-stop-cmd", fmt.Sprintf("%s stop %d", labScript(), n.n),
+			"--engine-start-cmd", fmt.Sprintf("%s start %d", labScript(), n.n),
+		}
+	}
+	stderr := leader.dockerFails(append([]string{"swarmbackup", "backup", "--mode", "cold"}, control(leader)...)...)
+	if !strings.Contains(stderr, "is the leader") {
+		t.Errorf("cold backup on the leader: %s", stderr)
+	}
+	if leader.try("info").err != nil {
+		t.Fatal("a refused cold backup stopped the leader's engine")
+	}
+
+	out := follower.docker(append([]string{"swarmbackup", "backup", "--mode", "cold"}, control(follower)...)...)
+	id := strings.Fields(out)[0]
+	if !strings.Contains(out, "engine down for") {
+		t.Errorf("cold backup output: %s", out)
+	}
+	var got struct {
+		Metadata struct {
+			Mode       string `json:"mode"`
+			DowntimeMS int64  `json:"engine_downtime_ms"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal([]byte(leader.docker("swarmbackup", "inspect", "--format", "json", id[:12])), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata.Mode != "cold" || got.Metadata.DowntimeMS <= 0 {
+		t.Errorf("metadata: %+v", got.Metadata)
+	}
+	if state := follower.docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"); state != "active true" {
+		t.Errorf("after the cold backup the node is %q", state)
+	}
+	if v := leader.docker("swarmbackup", "verify", id[:12]); !strings.Contains(v, "intact") {
+		t.Errorf("verify of the cold backup: %s", v)
+	}
+}
+
+// leader returns the lab node that leads the swarm.
+func (l *lab) leader() *node {
+	l.t.Helper()
+	for i := 1; i <= l.nodes; i++ {
+		n := l.node(i)
+		if n.docker("node", "inspect", "self", "--format", "{{.ManagerStatus.Leader}}") == "true" {
+			return n
+		}
+	}
+	l.t.Fatal("no leader")
+	return nil
+}

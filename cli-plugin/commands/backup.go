@@ -22,6 +22,9 @@ import (
 type backupOptions struct {
 	repo          repoOptions
 	mode          string
+	allowLeader   bool
+	stopCmd       string
+	startCmd      string
 	tags          []string
 	unlockKeyFile string
 	quiet         bool
@@ -34,14 +37,20 @@ func newBackupCommand(dockerCli command.Cli) *cobra.Command {
 		Short: "Back up this manager's swarm state, without stopping the engine",
 		Long: "Back up this manager's swarm state: services, networks, secrets, configs, nodes and keys.\n" +
 			"The swarm directory is copied while the engine runs and the copy is accepted only once it\n" +
-			"decodes offline. Run it on a manager, on the manager's host. Prints the backup's ID.",
+			"decodes offline. Run it on a manager, on the manager's host. Prints the backup's ID.\n" +
+			"--mode cold does the documented procedure safely: it refuses on the leader (unless\n" +
+			"--allow-leader) and when stopping this manager would lose quorum, stops the engine, copies,\n" +
+			"starts it and waits until the node is a manager again.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBackup(cmd.Context(), dockerCli, opts)
 		},
 	}
 	opts.repo.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.mode, "mode", "hot", `"hot": no engine stop`)
+	cmd.Flags().StringVar(&opts.mode, "mode", "hot", `"hot" (no engine stop) or "cold" (the engine is stopped while the directory is copied)`)
+	cmd.Flags().BoolVar(&opts.allowLeader, "allow-leader", false, "With --mode cold: allow stopping the leader")
+	cmd.Flags().StringVar(&opts.stopCmd, "engine-stop-cmd", "", "Command that stops the engine (default $SWARMBACKUP_ENGINE_STOP_CMD, else systemctl stop docker)")
+	cmd.Flags().StringVar(&opts.startCmd, "engine-start-cmd", "", "Command that starts the engine (default $SWARMBACKUP_ENGINE_START_CMD, else systemctl start docker)")
 	cmd.Flags().StringArrayVar(&opts.tags, "tag", nil, "Tag the backup with KEY=VALUE (repeatable)")
 	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key of an autolocked swarm, to decode the copy before accepting it")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the backup ID")
@@ -49,8 +58,8 @@ func newBackupCommand(dockerCli command.Cli) *cobra.Command {
 }
 
 func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) error {
-	if opts.mode != "hot" {
-		return fmt.Errorf("--mode %q: this version takes hot backups only", opts.mode)
+	if opts.mode != "hot" && opts.mode != "cold" {
+		return fmt.Errorf("--mode %q: want hot or cold", opts.mode)
 	}
 	tags, err := parseTags(opts.tags)
 	if err != nil {
@@ -100,7 +109,18 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		}
 	}
 
-	capture, err := controlplane.Take(ctx, swarmDir, filepath.Join(staging, controlplane.SwarmDir), unlockKey, fenceWrite(api))
+	leader := false
+	if node, err := api.NodeInspect(ctx, sw.NodeID, client.NodeInspectOptions{}); err == nil && node.Node.ManagerStatus != nil {
+		leader = node.Node.ManagerStatus.Leader
+	}
+	dst := filepath.Join(staging, controlplane.SwarmDir)
+	var capture *controlplane.Capture
+	var downtime time.Duration
+	if opts.mode == "cold" {
+		capture, downtime, err = coldCapture(ctx, dockerCli, opts, sw.NodeID, swarmDir, dst, unlockKey)
+	} else {
+		capture, err = controlplane.Take(ctx, swarmDir, dst, unlockKey, fenceWrite(api))
+	}
 	if err != nil {
 		return fmt.Errorf("back up the swarm: %w", err)
 	}
@@ -109,9 +129,7 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		Role: "manager", EngineVersion: info.Info.ServerVersion, Mode: opts.mode,
 		Autolock: capture.Autolocked, Decoded: capture.State != nil,
 		Attempts: capture.Attempts, CaptureMillis: capture.Took.Milliseconds(),
-	}
-	if node, err := api.NodeInspect(ctx, sw.NodeID, client.NodeInspectOptions{}); err == nil && node.Node.ManagerStatus != nil {
-		meta.Leader = node.Node.ManagerStatus.Leader
+		Leader: leader, EngineDowntimeMillis: downtime.Milliseconds(),
 	}
 	inventory := []controlplane.Object{}
 	if capture.State != nil {
@@ -151,10 +169,41 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		_, err = fmt.Fprintln(dockerCli.Out(), sn.ID.String())
 		return err
 	}
-	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (engine kept running)\n",
+	engine := "engine kept running"
+	if opts.mode == "cold" {
+		engine = fmt.Sprintf("engine down for %s", downtime.Round(time.Millisecond))
+	}
+	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (%s)\n",
 		sn.ID.String(), meta.ClusterID, meta.NodeName, describeCounts(meta.Counts), meta.RaftCommitIndex,
-		units.BytesSize(float64(sn.Stats.Bytes)), capture.Took.Round(time.Millisecond))
+		units.BytesSize(float64(sn.Stats.Bytes)), capture.Took.Round(time.Millisecond), engine)
 	return err
+}
+
+// coldCapture copies the swarm directory with the engine stopped, and always starts the
+// engine again, whatever happened to the copy.
+func coldCapture(ctx context.Context, dockerCli command.Cli, opts backupOptions, nodeID, swarmDir, dst, unlockKey string) (*controlplane.Capture, time.Duration, error) {
+	api := dockerCli.Client()
+	if err := controlplane.CheckColdSafe(ctx, api, nodeID, opts.allowLeader); err != nil {
+		return nil, 0, err
+	}
+	ctl := controlplane.DefaultEngineControl(opts.stopCmd, opts.startCmd)
+	stopped := time.Now()
+	if err := ctl.StopEngine(ctx, api); err != nil {
+		if startErr := ctl.StartEngine(context.WithoutCancel(ctx), api); startErr != nil {
+			return nil, 0, fmt.Errorf("%w; starting it again failed too: %v", err, startErr)
+		}
+		return nil, 0, err
+	}
+	capture, copyErr := controlplane.Take(ctx, swarmDir, dst, unlockKey, nil)
+	startErr := ctl.StartEngine(context.WithoutCancel(ctx), api)
+	downtime := time.Since(stopped)
+	if startErr != nil {
+		return nil, downtime, fmt.Errorf("%w: start it by hand (%s)", startErr, ctl.Start)
+	}
+	if copyErr != nil {
+		return nil, downtime, copyErr
+	}
+	return capture, downtime, nil
 }
 
 // fenceWrite makes a harmless change through the API: the cluster object is written with

@@ -100,6 +100,9 @@ func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions,
 		fmt.Fprintf(tw, "Node:\t%s (%s, %s%s)\n", meta.NodeName, meta.NodeID, meta.Role, map[bool]string{true: ", leader"}[meta.Leader])
 		fmt.Fprintf(tw, "Engine:\t%s\n", meta.EngineVersion)
 		fmt.Fprintf(tw, "Mode:\t%s\n", meta.Mode)
+		if meta.Mode == "cold" {
+			fmt.Fprintf(tw, "Engine downtime:\t%d ms\n", meta.EngineDowntimeMillis)
+		}
 		fmt.Fprintf(tw, "Raft index:\t%d\n", meta.RaftCommitIndex)
 		fmt.Fprintf(tw, "Autolock:\t%v\n", meta.Autolock)
 		fmt.Fprintf(tw, "Objects:\t%s\n", describeCounts(meta.Counts))

@@ -28,21 +28,23 @@ const (
 
 // Metadata describes a swarm backup; it is stored with the snapshot record.
 type Metadata struct {
-	ClusterID       string         `json:"cluster_id"`
-	NodeID          string         `json:"node_id"`
-	NodeName        string         `json:"node_name"`
-	NodeAddr        string         `json:"node_addr"`
-	Role            string         `json:"role"`
-	Leader          bool           `json:"leader"`
-	EngineVersion   string         `json:"engine_version"`
-	Mode            string         `json:"mode"` // hot or cold
-	Autolock        bool           `json:"autolock"`
-	Decoded         bool           `json:"decoded"` // false for an autolocked swarm backed up without its unlock key
-	RaftCommitIndex uint64         `json:"raft_commit_index"`
-	RaftLastIndex   uint64         `json:"raft_last_index"`
-	Attempts        int            `json:"attempts"`
-	CaptureMillis   int64          `json:"capture_ms"`
-	Counts          map[string]int `json:"counts,omitempty"`
+	ClusterID       string `json:"cluster_id"`
+	NodeID          string `json:"node_id"`
+	NodeName        string `json:"node_name"`
+	NodeAddr        string `json:"node_addr"`
+	Role            string `json:"role"`
+	Leader          bool   `json:"leader"`
+	EngineVersion   string `json:"engine_version"`
+	Mode            string `json:"mode"` // hot or cold
+	Autolock        bool   `json:"autolock"`
+	Decoded         bool   `json:"decoded"` // false for an autolocked swarm backed up without its unlock key
+	RaftCommitIndex uint64 `json:"raft_commit_index"`
+	RaftLastIndex   uint64 `json:"raft_last_index"`
+	Attempts        int    `json:"attempts"`
+	CaptureMillis   int64  `json:"capture_ms"`
+	// EngineDowntimeMillis is how long a cold backup kept the engine stopped.
+	EngineDowntimeMillis int64          `json:"engine_downtime_ms"`
+	Counts               map[string]int `json:"counts,omitempty"`
 }
 
 // Object is one object of the backup, by kind and name; secret and config values stay in
