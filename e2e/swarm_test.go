@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -332,4 +333,87 @@ func (l *lab) leader() *node {
 	}
 	l.t.Fatal("no leader")
 	return nil
+}
+
+func TestQuorumLostAndTheLastManagerRestoredWithFull(t *testing.T) {
+	l := newLab(t)
+	survivor := l.leader()
+	secret, svcName := unique("keep-me"), unique("web")
+	value := filepath.Join(t.TempDir(), "value")
+	if err := os.WriteFile(value, []byte("still here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	survivor.docker("secret", "create", secret, value)
+	// On the survivor, so that its task comes back as soon as the cluster does.
+	l.createService(svcName, []string{"--secret", secret, "--constraint", "node.id==" + survivor.nodeID()}, "sh", "-c", "sleep 3600").runningTask()
+	id := survivor.backup()
+	start := time.Now()
+	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+
+	// Two of three managers are gone: no quorum, the control plane refuses changes.
+	var gone []*node
+	for i := 1; i <= l.nodes; i++ {
+		if n := l.node(i); n.n != survivor.n {
+			gone = append(gone, n)
+			lab := exec.Command(labScript(), "stop", fmt.Sprint(n.n))
+			if out, err := lab.CombinedOutput(); err != nil {
+				t.Fatalf("stop %s: %v\n%s", n, err, out)
+			}
+		}
+	}
+	phase("two managers stopped")
+	t.Cleanup(func() { l.rejoin(survivor, gone); phase("managers rejoined") })
+	out := survivor.docker("swarmbackup", "restore", id[:12], "--full", "--yes",
+		"--engine-stop-cmd", fmt.Sprintf("%s stop %d", labScript(), survivor.n),
+		"--engine-start-cmd", fmt.Sprintf("%s start %d", labScript(), survivor.n))
+	phase("full restore done")
+	if !strings.Contains(out, "swarm.replaced-") {
+		t.Errorf("the output does not say where the replaced directory is:\n%s", out)
+	}
+	if got := survivor.docker("secret", "ls", "--format", "{{.Name}}"); !strings.Contains(got, secret) {
+		t.Errorf("after the full restore the secrets are: %s", got)
+	}
+	if got := survivor.docker("service", "ls", "--format", "{{.Name}}"); !strings.Contains(got, svcName) {
+		t.Errorf("after the full restore the services are: %s", got)
+	}
+	// The restored cluster takes changes again.
+	probe := unique("probe")
+	survivor.docker("config", "create", probe, value)
+	survivor.docker("config", "rm", probe)
+	svc := &service{lab: l, name: svcName}
+	n, c := svc.runningTask()
+	phase("service running")
+	if got := n.docker("exec", c, "cat", "/run/secrets/"+secret); got != "still here" {
+		t.Errorf("the service reads %q", got)
+	}
+	survivor.try("service", "rm", svcName)
+	survivor.try("secret", "rm", secret)
+}
+
+// rejoin brings stopped managers back into the survivor's cluster, as the operator would
+// after a full restore: remove their old entries, restart them, join them again.
+func (l *lab) rejoin(survivor *node, gone []*node) {
+	l.t.Helper()
+	token := survivor.docker("swarm", "join-token", "-q", "manager")
+	addr := survivor.docker("info", "--format", "{{.Swarm.NodeAddr}}")
+	for _, n := range gone {
+		if out, err := exec.Command(labScript(), "start", fmt.Sprint(n.n)).CombinedOutput(); err != nil {
+			l.t.Fatalf("start %s: %v\n%s", n, err, out)
+		}
+		old := n.docker("info", "--format", "{{.Swarm.NodeID}}")
+		n.try("swarm", "leave", "--force")
+		survivor.try("node", "demote", old)
+		survivor.try("node", "rm", "--force", old)
+		n.docker("swarm", "join", "--token", token, addr+":2377")
+	}
+	l.eventually("every manager to be reachable again", 60*time.Second, func() bool {
+		out := survivor.docker("node", "ls", "--format", "{{.ManagerStatus}} {{.Status}}")
+		ready := 0
+		for _, line := range strings.Split(out, "\n") {
+			if (strings.HasPrefix(line, "Leader") || strings.HasPrefix(line, "Reachable")) && strings.HasSuffix(line, "Ready") {
+				ready++
+			}
+		}
+		return ready == l.nodes
+	})
 }

@@ -17,6 +17,10 @@ import (
 
 type restoreOptions struct {
 	repo          repoOptions
+	full          bool
+	advertiseAddr string
+	stopCmd       string
+	startCmd      string
 	only          []string
 	names         []string
 	dryRun        bool
@@ -28,12 +32,15 @@ type restoreOptions struct {
 func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	var opts restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore [OPTIONS] ID --only KIND[,KIND]",
-		Short: "Bring back deleted secrets, configs, networks and services from a swarm backup",
+		Use:   "restore [OPTIONS] ID --only KIND[,KIND] | --full",
+		Short: "Bring back deleted objects from a swarm backup, or rebuild this manager from one",
 		Long: "Re-create objects of a swarm backup that the cluster no longer has, through the engine API,\n" +
 			"with their names, labels and data; services are pointed at the live secrets, configs and\n" +
 			"networks of the same names. Objects that exist are left alone. No engine stops.\n" +
-			"The plan is printed first; on a terminal it asks before it acts, --yes skips the question.",
+			"The plan is printed first; on a terminal it asks before it acts, --yes skips the question.\n" +
+			"--full is the disaster restore: the engine is stopped, this manager's swarm directory is\n" +
+			"moved aside (kept) and replaced by the backup's, the engine started, and a new\n" +
+			"single-manager cluster formed from it (--force-new-cluster).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestore(cmd.Context(), dockerCli, opts, args[0])
@@ -42,6 +49,10 @@ func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	opts.repo.addFlags(cmd.Flags())
 	f := cmd.Flags()
 	f.StringSliceVar(&opts.only, "only", nil, "Kinds to restore: secrets, configs, networks, services")
+	f.BoolVar(&opts.full, "full", false, "Disaster restore of this manager from the backup, then --force-new-cluster")
+	f.StringVar(&opts.advertiseAddr, "advertise-addr", "", "With --full: the address the new cluster advertises (default: the one in the backup)")
+	f.StringVar(&opts.stopCmd, "engine-stop-cmd", "", "With --full: command that stops the engine (default $SWARMBACKUP_ENGINE_STOP_CMD, else systemctl stop docker)")
+	f.StringVar(&opts.startCmd, "engine-start-cmd", "", "With --full: command that starts the engine (default $SWARMBACKUP_ENGINE_START_CMD, else systemctl start docker)")
 	f.StringArrayVar(&opts.names, "name", nil, "Only objects of this name (repeatable)")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "Print the plan, change nothing")
 	f.BoolVarP(&opts.yes, "yes", "y", false, "Do not ask for confirmation")
@@ -68,6 +79,12 @@ func parseKinds(only []string) (map[string]bool, error) {
 }
 
 func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions, id string) error {
+	if opts.full {
+		if len(opts.only) > 0 || len(opts.names) > 0 {
+			return fmt.Errorf("--full restores everything: leave out --only and --name")
+		}
+		return runFullRestore(ctx, dockerCli, opts, id)
+	}
 	kinds, err := parseKinds(opts.only)
 	if err != nil {
 		return err
@@ -126,21 +143,30 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 	if err != nil || opts.dryRun || creates == 0 {
 		return err
 	}
-	if !opts.yes {
-		if !dockerCli.In().IsTerminal() {
-			return fmt.Errorf("not on a terminal: add --yes to restore %d object(s)", creates)
-		}
-		fmt.Fprintf(dockerCli.Out(), "Create %d object(s)? [y/N] ", creates)
-		answer, _ := bufio.NewReader(dockerCli.In()).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			return fmt.Errorf("restore cancelled")
-		}
+	if err := confirm(dockerCli, opts.yes, fmt.Sprintf("Create %d object(s)?", creates), fmt.Sprintf("restore %d object(s)", creates)); err != nil {
+		return err
 	}
 	if err := b.Apply(ctx, api, steps, live); err != nil {
 		return err
 	}
 	if opts.format == "" {
 		fmt.Fprintf(dockerCli.Out(), "restored %d object(s)\n", creates)
+	}
+	return nil
+}
+
+// confirm asks on a terminal; off a terminal only --yes goes ahead.
+func confirm(dockerCli command.Cli, yes bool, question, what string) error {
+	if yes {
+		return nil
+	}
+	if !dockerCli.In().IsTerminal() {
+		return fmt.Errorf("not on a terminal: add --yes to %s", what)
+	}
+	fmt.Fprintf(dockerCli.Out(), "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(dockerCli.In()).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return fmt.Errorf("restore cancelled")
 	}
 	return nil
 }

@@ -14,3 +14,21 @@ func TestQuorumSurvivesOneManagerDown(t *testing.T) {
 		}
 	}
 }
+
+func TestABackupFromANewerEngineLineIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		backup, live string
+		newer        bool
+	}{
+		{"20.10.24+dfsg1", "20.10.24+dfsg1", false},
+		{"20.10.5", "20.10.24", false},
+		{"23.0.1", "20.10.24", true},
+		{"20.10.24", "24.0.7", false},
+		{"20.10.1", "20.9.3", true},
+		{"weird", "20.10.1", false},
+	} {
+		if got := newerLine(c.backup, c.live); got != c.newer {
+			t.Errorf("backup %s on engine %s: newer=%v, want %v", c.backup, c.live, got, c.newer)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+)
+
+func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions, id string) error {
+	api := dockerCli.Client()
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("ask the engine about this node: %w", err)
+	}
+	if !info.Info.Swarm.ControlAvailable {
+		return fmt.Errorf("this node is not a swarm manager (state %q): run the full restore on a manager", info.Info.Swarm.LocalNodeState)
+	}
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
+	}
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	sn, meta, err := findSwarmBackup(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	if meta.Autolock {
+		if unlockKey == "" {
+			return fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
+		}
+		return fmt.Errorf("backup %s is of an autolocked swarm: this version restores autolocked swarms selectively (--only), not with --full", sn.ID.Short())
+	}
+	b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := controlplane.CheckFullRestore(b, info.Info.ServerVersion, info.Info.DockerRootDir); err != nil {
+		return err
+	}
+	out := dockerCli.Out()
+	fmt.Fprintf(out, "Full restore of this manager (%s) from backup %s of swarm %s, taken %s on %s:\n",
+		info.Info.Name, sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"), meta.NodeName)
+	fmt.Fprintf(out, "  the engine stops, %s/swarm is moved aside (kept), the backup takes its place,\n", info.Info.DockerRootDir)
+	fmt.Fprintf(out, "  the engine starts and a new single-manager cluster is formed with %s\n", describeCounts(meta.Counts))
+	if err := confirm(dockerCli, opts.yes, "Go ahead?", "run a full restore"); err != nil {
+		return err
+	}
+	fr := &controlplane.FullRestore{
+		Backup: b, RootDir: info.Info.DockerRootDir, AdvertiseAddr: opts.advertiseAddr,
+		Engine: controlplane.DefaultEngineControl(opts.stopCmd, opts.startCmd),
+		Say:    func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) },
+	}
+	aside, err := fr.Run(ctx, api)
+	if err != nil {
+		if aside != "" {
+			return fmt.Errorf("%w (the replaced swarm directory is at %s)", err, aside)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "The cluster runs again on this manager, with the backup's objects.\n")
+	fmt.Fprintf(out, "Next: remove the managers that are gone (docker node ls; docker node demote NODE && docker node rm --force NODE),\n")
+	fmt.Fprintf(out, "then join new or surviving nodes again (docker swarm join-token manager|worker; on them: docker swarm leave --force, docker swarm join ...).\n")
+	return nil
+}
