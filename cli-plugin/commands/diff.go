@@ -36,11 +36,7 @@ func newDiffCommand(dockerCli command.Cli) *cobra.Command {
 }
 
 func runDiff(ctx context.Context, dockerCli command.Cli, opts diffOptions, id string) error {
-	repo, err := opts.repo.open(ctx)
-	if err != nil {
-		return err
-	}
-	sn, _, err := findSwarmBackup(ctx, repo, id)
+	repo, sn, _, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err
 	}

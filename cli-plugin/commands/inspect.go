@@ -49,26 +49,34 @@ func newInspectCommand(dockerCli command.Cli) *cobra.Command {
 	return cmd
 }
 
-// findSwarmBackup resolves an ID prefix to a swarm backup.
-func findSwarmBackup(ctx context.Context, repo *repository.Repository, id string) (*snapshot.Snapshot, controlplane.Metadata, error) {
+// openSwarmBackup opens the repository and finds the swarm backup an ID prefix names.
+func (o *repoOptions) openSwarmBackup(ctx context.Context, id string) (*repository.Repository, *snapshot.Snapshot, controlplane.Metadata, error) {
+	repo, err := o.open(ctx)
+	if err != nil {
+		return nil, nil, controlplane.Metadata{}, err
+	}
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
-		return nil, controlplane.Metadata{}, err
+		return nil, nil, controlplane.Metadata{}, err
 	}
 	sn, err := snapshot.Find(list, id)
 	if err != nil {
-		return nil, controlplane.Metadata{}, err
+		return nil, nil, controlplane.Metadata{}, err
 	}
 	meta, err := controlplane.ReadMeta(sn)
-	return sn, meta, err
+	return repo, sn, meta, err
+}
+
+// needUnlockKey refuses to decode a backup of an autolocked swarm without its unlock key.
+func needUnlockKey(sn *snapshot.Snapshot, meta controlplane.Metadata, unlockKey string) error {
+	if meta.Autolock && unlockKey == "" {
+		return fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
+	}
+	return nil
 }
 
 func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions, id string) error {
-	repo, err := opts.repo.open(ctx)
-	if err != nil {
-		return err
-	}
-	sn, meta, err := findSwarmBackup(ctx, repo, id)
+	repo, sn, meta, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -80,6 +88,9 @@ func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions,
 	if opts.showSecretValues {
 		unlockKey, err := readUnlockKey(opts.unlockKeyFile)
 		if err != nil {
+			return err
+		}
+		if err := needUnlockKey(sn, meta, unlockKey); err != nil {
 			return err
 		}
 		b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)

@@ -24,18 +24,14 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 	if err != nil {
 		return err
 	}
-	repo, err := opts.repo.open(ctx)
+	repo, sn, meta, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err
 	}
-	sn, meta, err := findSwarmBackup(ctx, repo, id)
-	if err != nil {
+	if err := needUnlockKey(sn, meta, unlockKey); err != nil {
 		return err
 	}
 	if meta.Autolock {
-		if unlockKey == "" {
-			return fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
-		}
 		return fmt.Errorf("backup %s is of an autolocked swarm: this version restores autolocked swarms selectively (--only), not with --full", sn.ID.Short())
 	}
 	b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
