@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -41,6 +42,9 @@ func NewRepos(secretsDir string) *Repos {
 // Open opens the repository, creating it when the location is empty.
 func (r *Repos) Open(ctx context.Context) (*repository.Repository, error) {
 	password, err := config.Password("", r.env)
+	if errors.Is(err, config.ErrNoPassword) {
+		return nil, errors.New("no repository password: write it to the file password in the plugin's etc directory (default /etc/swarmbackup on the host; `make install` creates one)")
+	}
 	if err != nil {
 		return nil, err
 	}
