@@ -399,6 +399,10 @@ type BlobInfo struct {
 	RawLength uint32
 }
 
+// Compressed reports whether the blob is stored compressed: a raw blob's sealed length is
+// its plaintext length plus the seal.
+func (bi BlobInfo) Compressed() bool { return bi.Length-sealOverhead != bi.RawLength }
+
 // LookupBlob returns where the index says a blob is.
 func (r *Repository) LookupBlob(id ID) (BlobInfo, bool) {
 	loc, ok := r.idx.lookup(id)
@@ -472,7 +476,7 @@ func (r *Repository) openBlob(bi BlobInfo, sealed, scratch []byte) ([]byte, erro
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 	}
 	data := payload
-	if uint32(len(payload)) != bi.RawLength {
+	if bi.Compressed() {
 		if uint32(cap(scratch)) < bi.RawLength {
 			scratch = make([]byte, 0, bi.RawLength)
 		}

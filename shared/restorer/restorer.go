@@ -263,8 +263,8 @@ func (r *restore) fetchPack(ctx context.Context, packID repository.ID, blobs []r
 		var err error
 		if pack != nil {
 			data, err = r.repo.BlobInPack(bi, pack, bufs.scratch)
-			if cap(data) > cap(bufs.scratch) && !sameArray(data, pack) {
-				bufs.scratch = data[:0]
+			if bi.Compressed() && cap(data) > cap(bufs.scratch) {
+				bufs.scratch = data[:0] // keep the larger buffer for the next blob
 			}
 		} else {
 			data, err = r.repo.LoadBlob(ctx, bi.Type, bi.ID)
@@ -290,11 +290,6 @@ func (r *restore) fetchPack(ctx context.Context, packID repository.ID, blobs []r
 		}
 	}
 	return nil
-}
-
-// sameArray reports whether a is a view of b's memory.
-func sameArray(a, b []byte) bool {
-	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
 }
 
 func allZero(b []byte) bool {
