@@ -346,21 +346,32 @@ func packName(id ID) string {
 // Flush stores every pending pack and then an index file naming them. After Flush returns
 // nil, every blob saved before it is durable and findable.
 func (r *Repository) Flush(ctx context.Context) error {
+	// Take every packer, so that no blob is added meanwhile; each goes back afterwards,
+	// emptied by an upload or as it was.
 	for _, pool := range r.pools {
-		n := cap(pool)
-		for range n {
-			var p *packer
+		taken := make([]*packer, 0, cap(pool))
+		for range cap(pool) {
 			select {
-			case p = <-pool:
+			case p := <-pool:
+				taken = append(taken, p)
 			case <-ctx.Done():
+				for _, p := range taken {
+					pool <- p
+				}
 				return ctx.Err()
 			}
-			if len(p.entries) > 0 {
-				if err := r.upload(ctx, p); err != nil {
-					return err
+		}
+		var uploadErr error
+		for _, p := range taken {
+			if len(p.entries) > 0 && uploadErr == nil {
+				if uploadErr = r.upload(ctx, p); uploadErr == nil {
+					p = r.newPacker()
 				}
 			}
-			defer func() { pool <- r.newPacker() }()
+			pool <- p
+		}
+		if uploadErr != nil {
+			return uploadErr
 		}
 	}
 	r.uploads.Wait()
@@ -368,24 +379,17 @@ func (r *Repository) Flush(ctx context.Context) error {
 	err, written := r.uploadErr, r.written
 	r.written = nil
 	r.mu.Unlock()
-	if err != nil {
+	if err != nil || len(written) == 0 {
 		return err
 	}
-	if len(written) == 0 {
-		return nil
-	}
 	id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: written})
-	if err == nil {
-		r.mu.Lock()
-		r.indexFiles = append(r.indexFiles, id)
-		r.mu.Unlock()
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
-		r.mu.Lock()
-		r.written = append(written, r.written...)
-		r.mu.Unlock()
+		r.written = append(written, r.written...) // for the next Flush to try again
 		return fmt.Errorf("store index: %w", err)
 	}
+	r.indexFiles = append(r.indexFiles, id)
 	return nil
 }
 
