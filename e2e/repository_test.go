@@ -72,6 +72,9 @@ func TestVolumeSnapshotsAreListedVerifiedAndPruned(t *testing.T) {
 	first := node2.snapshot(vol)
 	node2.run(vol, "echo v2 > /data/version")
 	second := node2.snapshot(vol)
+	if got := node2.docker("volume", "inspect", "--format", `{{index .Status "last_snapshot"}}`, vol); got != second {
+		t.Errorf("volume inspect shows last snapshot %q, want %s", got, second)
+	}
 
 	list := node1.listSnapshots(nil, "--kind", "volume")
 	for _, id := range []string{first, second} {

@@ -68,6 +68,7 @@ func run(log *slog.Logger) error {
 	a := agent.New(ctx, d, agent.NewRepos(secretsDir), agent.NewEngine(engineSocket), log)
 	a.Handlers(h.HandleFunc)
 	d.SetFiller(a.Fill)
+	d.SetStatus(a.VolumeStatus)
 	go a.RunSchedules(ctx, d)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)

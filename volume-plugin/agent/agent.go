@@ -41,12 +41,13 @@ type Agent struct {
 
 	mu     sync.Mutex
 	jobs   map[string]*agentapi.Job
-	active map[string]string // volume -> running job ID
+	active map[string]string        // volume -> running job ID
+	last   map[string]*agentapi.Job // volume -> its last finished snapshot job
 }
 
 // New returns an agent whose jobs end when ctx does.
 func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, log *slog.Logger) *Agent {
-	return &Agent{ctx: ctx, volumes: volumes, repos: repos, engine: engine, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}}
+	return &Agent{ctx: ctx, volumes: volumes, repos: repos, engine: engine, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}, last: map[string]*agentapi.Job{}}
 }
 
 // Snapshot starts a snapshot of a volume, or returns the job already running for it.
@@ -197,6 +198,9 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 			result.State = agentapi.JobDone
 		}
 		*job = result
+		if kind == "snapshot" {
+			a.last[volume] = job
+		}
 	}()
 	return *job, nil
 }
@@ -210,6 +214,27 @@ func (a *Agent) snapshot(volume string, progress func(archiver.Progress)) (*snap
 	return backup.Run(a.ctx, repo, backup.Source{
 		Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID,
 	}, backup.Options{Progress: progress})
+}
+
+// VolumeStatus is what `docker volume inspect` shows of the agent's work on a volume: the
+// last snapshot, its age, and the last error.
+func (a *Agent) VolumeStatus(volume string) map[string]any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]any{}
+	if id, ok := a.active[volume]; ok {
+		out["job"] = a.jobs[id].Kind + " running"
+	}
+	if j, ok := a.last[volume]; ok {
+		if j.State == agentapi.JobFailed {
+			out["last_error"] = j.Error
+			out["last_error_time"] = j.Finished.Format(time.RFC3339)
+		} else {
+			out["last_snapshot"] = j.Snapshot
+			out["last_snapshot_time"] = j.Finished.Format(time.RFC3339)
+		}
+	}
+	return out
 }
 
 // Job returns a job by ID.

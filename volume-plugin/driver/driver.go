@@ -30,6 +30,8 @@ type Driver struct {
 	// fill starts filling a new volume from the repository (restore= option); it must
 	// return at once and report back through FillDone.
 	fill func(name string, opts volumeopts.Options)
+	// status adds the agent's view of a volume to what inspect shows.
+	status func(name string) map[string]any
 
 	mu    sync.Mutex
 	state *state
@@ -197,6 +199,13 @@ func (d *Driver) Create(r *volume.CreateRequest) error {
 	return nil
 }
 
+// SetStatus sets what adds to a volume's status in `docker volume inspect`.
+func (d *Driver) SetStatus(status func(name string) map[string]any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status = status
+}
+
 // SetFiller sets what fills volumes created with the restore option.
 func (d *Driver) SetFiller(fill func(name string, opts volumeopts.Options)) {
 	d.mu.Lock()
@@ -302,6 +311,11 @@ func (d *Driver) List() (*volume.ListResponse, error) {
 // describe is what `docker volume inspect` shows; the engine lists the options itself.
 func (d *Driver) describe(name string, v *volumeState) *volume.Volume {
 	status := map[string]any{"mounts": len(v.Mounts)}
+	if d.status != nil {
+		for k, val := range d.status(name) {
+			status[k] = val
+		}
+	}
 	if v.Filling {
 		status["restore"] = "in progress"
 		if v.FillProblem != "" {
