@@ -67,12 +67,17 @@ func (o *repoOptions) openSwarmBackup(ctx context.Context, id string) (*reposito
 	return repo, sn, meta, err
 }
 
-// needUnlockKey refuses to decode a backup of an autolocked swarm without its unlock key.
-func needUnlockKey(sn *snapshot.Snapshot, meta controlplane.Metadata, unlockKey string) error {
-	if meta.Autolock && unlockKey == "" {
-		return fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
+// decodeSwarmBackup brings a swarm backup back and decodes it; an autolocked swarm's backup
+// needs the unlock key it had then, from keyFile.
+func decodeSwarmBackup(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapshot, meta controlplane.Metadata, keyFile string) (*controlplane.Backup, error) {
+	unlockKey, err := readUnlockKey(keyFile)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if meta.Autolock && unlockKey == "" {
+		return nil, fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
+	}
+	return controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
 }
 
 func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions, id string) error {
@@ -86,14 +91,7 @@ func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions,
 	}
 	res := inspectResult{Backup: summarize(sn), Metadata: meta, Objects: objects}
 	if opts.showSecretValues {
-		unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-		if err != nil {
-			return err
-		}
-		if err := needUnlockKey(sn, meta, unlockKey); err != nil {
-			return err
-		}
-		b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+		b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -89,18 +88,11 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 	if err != nil {
 		return err
 	}
-	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-	if err != nil {
-		return err
-	}
 	repo, sn, meta, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := needUnlockKey(sn, meta, unlockKey); err != nil {
-		return err
-	}
-	b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
@@ -20,21 +19,14 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 	if !info.Info.Swarm.ControlAvailable {
 		return fmt.Errorf("this node is not a swarm manager (state %q): run the full restore on a manager", info.Info.Swarm.LocalNodeState)
 	}
-	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-	if err != nil {
-		return err
-	}
 	repo, sn, meta, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := needUnlockKey(sn, meta, unlockKey); err != nil {
-		return err
-	}
-	if meta.Autolock {
+	if meta.Autolock && opts.unlockKeyFile != "" {
 		return fmt.Errorf("backup %s is of an autolocked swarm: this version restores autolocked swarms selectively (--only), not with --full", sn.ID.Short())
 	}
-	b, err := controlplane.Open(ctx, repo, sn, os.TempDir(), unlockKey)
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 	if err != nil {
 		return err
 	}
