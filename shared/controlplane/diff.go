@@ -22,12 +22,6 @@ type Change struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// liveObject is what the diff compares of a live object.
-type liveObject struct {
-	labels map[string]string
-	spec   []byte // services: the engine's spec, as JSON
-}
-
 // Diff compares a swarm backup with the live cluster, by kind and name, for services,
 // networks, secrets, configs and nodes.
 func Diff(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapshot, c client.APIClient) ([]Change, error) {
@@ -47,9 +41,15 @@ func Diff(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapsho
 	for _, s := range backupServices {
 		backupSpecs[s.Spec.Name] = specKey(s.Spec)
 	}
-	live, err := readLiveObjects(ctx, c)
+	live, err := readLive(ctx, c)
 	if err != nil {
 		return nil, err
+	}
+	// The swarm holds swarm-scoped networks only; a node's own ones are not its business.
+	for name, n := range live[KindNetwork] {
+		if n.scope != "swarm" {
+			delete(live[KindNetwork], name)
+		}
 	}
 	var out []Change
 	seen := map[string]map[string]bool{}
@@ -92,52 +92,6 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
-}
-
-func readLiveObjects(ctx context.Context, c client.APIClient) (map[string]map[string]liveObject, error) {
-	live := map[string]map[string]liveObject{KindSecret: {}, KindConfig: {}, KindNetwork: {}, KindService: {}, KindNode: {}}
-	secrets, err := c.SecretList(ctx, client.SecretListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list secrets: %w", err)
-	}
-	for _, s := range secrets.Items {
-		live[KindSecret][s.Spec.Name] = liveObject{labels: s.Spec.Labels}
-	}
-	configs, err := c.ConfigList(ctx, client.ConfigListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list configs: %w", err)
-	}
-	for _, o := range configs.Items {
-		live[KindConfig][o.Spec.Name] = liveObject{labels: o.Spec.Labels}
-	}
-	networks, err := c.NetworkList(ctx, client.NetworkListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	for _, n := range networks.Items {
-		if n.Scope == "swarm" {
-			live[KindNetwork][n.Name] = liveObject{labels: n.Labels}
-		}
-	}
-	services, err := c.ServiceList(ctx, client.ServiceListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	for _, s := range services.Items {
-		live[KindService][s.Spec.Name] = liveObject{labels: s.Spec.Labels, spec: specKey(s.Spec)}
-	}
-	nodes, err := c.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	for _, n := range nodes.Items {
-		name := n.Spec.Name
-		if name == "" {
-			name = n.Description.Hostname
-		}
-		live[KindNode][name] = liveObject{labels: n.Spec.Labels}
-	}
-	return live, nil
 }
 
 // specKey is a service spec as JSON without the IDs of the objects it refers to, which a

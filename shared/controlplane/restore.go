@@ -38,36 +38,70 @@ func (s Selection) wants(kind, name string) bool {
 // Live is what the cluster holds now, by kind and name.
 type Live map[string]map[string]string // kind -> name -> ID
 
-// ReadLive lists the cluster's secrets, configs, swarm networks and services.
+// ReadLive lists the IDs of the cluster's secrets, configs, networks and services by name.
 func ReadLive(ctx context.Context, c client.APIClient) (Live, error) {
+	objects, err := readLive(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	live := Live{KindSecret: {}, KindConfig: {}, KindNetwork: {}, KindService: {}}
+	for kind := range live {
+		for name, o := range objects[kind] {
+			live[kind][name] = o.id
+		}
+	}
+	return live, nil
+}
+
+// liveObject is what restore and diff look at of one object in the cluster.
+type liveObject struct {
+	id     string
+	labels map[string]string
+	spec   []byte // services: specKey of the engine's spec
+	scope  string // networks: "swarm", "local"
+}
+
+// readLive lists the cluster's objects by kind and name, through the engine API.
+func readLive(ctx context.Context, c client.APIClient) (map[string]map[string]liveObject, error) {
+	live := map[string]map[string]liveObject{KindSecret: {}, KindConfig: {}, KindNetwork: {}, KindService: {}, KindNode: {}}
 	secrets, err := c.SecretList(ctx, client.SecretListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
 	for _, s := range secrets.Items {
-		live[KindSecret][s.Spec.Name] = s.ID
+		live[KindSecret][s.Spec.Name] = liveObject{id: s.ID, labels: s.Spec.Labels}
 	}
 	configs, err := c.ConfigList(ctx, client.ConfigListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list configs: %w", err)
 	}
-	for _, c := range configs.Items {
-		live[KindConfig][c.Spec.Name] = c.ID
+	for _, o := range configs.Items {
+		live[KindConfig][o.Spec.Name] = liveObject{id: o.ID, labels: o.Spec.Labels}
 	}
 	networks, err := c.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range networks.Items {
-		live[KindNetwork][n.Name] = n.ID
+		live[KindNetwork][n.Name] = liveObject{id: n.ID, labels: n.Labels, scope: n.Scope}
 	}
 	services, err := c.ServiceList(ctx, client.ServiceListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	for _, s := range services.Items {
-		live[KindService][s.Spec.Name] = s.ID
+		live[KindService][s.Spec.Name] = liveObject{id: s.ID, labels: s.Spec.Labels, spec: specKey(s.Spec)}
+	}
+	nodes, err := c.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		name := n.Spec.Name
+		if name == "" {
+			name = n.Description.Hostname
+		}
+		live[KindNode][name] = liveObject{id: n.ID, labels: n.Spec.Labels}
 	}
 	return live, nil
 }
