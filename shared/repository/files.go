@@ -82,20 +82,48 @@ func (r *Repository) DeleteFile(ctx context.Context, kind FileKind, id ID) error
 // IndexProblems lists the index files that could not be read when the repository was opened.
 func (r *Repository) IndexProblems() []error { return r.indexProblems }
 
-// ReloadIndex forgets the index and reads it again, to see what other writers added or
-// pruned since the repository was opened. Call it with no blob saves pending.
+// ReloadIndex reads the index again when its files changed since they were read, to see
+// what other writers added or pruned since the repository was opened. Call it with no blob
+// saves pending.
 func (r *Repository) ReloadIndex(ctx context.Context) error {
+	ids, err := r.listIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if len(r.indexProblems) == 0 && sameIDs(ids, r.indexFiles) {
+		return nil
+	}
 	r.idx = newIndex()
 	r.indexFiles, r.indexProblems = nil, nil
-	return r.loadIndex(ctx)
+	return r.loadIndex(ctx, ids)
 }
 
-// loadIndex reads every index file, in parallel, into memory.
-func (r *Repository) loadIndex(ctx context.Context) error {
+func sameIDs(a, b []ID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[ID]bool, len(a))
+	for _, id := range a {
+		seen[id] = true
+	}
+	for _, id := range b {
+		if !seen[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Repository) listIndex(ctx context.Context) ([]ID, error) {
 	var ids []ID
 	if err := r.ListFiles(ctx, IndexFile, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
-		return fmt.Errorf("list index: %w", err)
+		return nil, fmt.Errorf("list index: %w", err)
 	}
+	return ids, nil
+}
+
+// loadIndex reads the index files ids, in parallel, into memory.
+func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 	files := make([]*indexFile, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup

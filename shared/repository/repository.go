@@ -101,7 +101,11 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 	if err != nil {
 		return nil, err
 	}
-	if err := r.loadIndex(ctx); err != nil {
+	ids, err := r.listIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadIndex(ctx, ids); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -262,3 +262,23 @@ func TestOneWriterPerChain(t *testing.T) {
 		t.Errorf("after release: %v", err)
 	}
 }
+
+func TestReloadIndexSeesWhatAnotherWriterStored(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	first, _ := Init(ctx, be, "pw")
+	other, _ := Open(ctx, be, "pw")
+	id, _, _ := other.SaveBlob(ctx, DataBlob, randomBytes(2000))
+	must(t, other.Flush(ctx))
+	if first.HasBlob(id) {
+		t.Fatal("the first handle knows the blob before reloading")
+	}
+	must(t, first.ReloadIndex(ctx))
+	if !first.HasBlob(id) {
+		t.Error("after ReloadIndex the first handle does not know the other writer's blob")
+	}
+	must(t, first.ReloadIndex(ctx)) // nothing changed: kept as it is
+	if !first.HasBlob(id) {
+		t.Error("a reload with nothing new lost the blob")
+	}
+}
