@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,7 +44,7 @@ type Progress struct {
 // Options tune a backup.
 type Options struct {
 	// Parent is the previous snapshot of the same source; its unchanged files are not read.
-	Parent *snapshot.Snapshot
+	Parent *Parent
 	// Workers read and chunk files in parallel; zero means two.
 	Workers int
 	// Progress, when set, receives the running totals from time to time.
@@ -57,6 +56,7 @@ type Options struct {
 // Archiver backs up one directory tree.
 type Archiver struct {
 	repo *repository.Repository
+	src  Source
 	opts Options
 	sem  chan struct{}
 	bufs sync.Pool
@@ -65,31 +65,29 @@ type Archiver struct {
 	lastReport                                            atomic.Int64 // unix nanoseconds
 }
 
-// Snapshot stores the tree below dir and returns its root tree's ID and the statistics. The
-// caller flushes the repository and saves the snapshot record.
+// Snapshot stores the tree below dir as it is while being read and returns its root tree's
+// ID and the statistics. The caller flushes the repository and saves the snapshot record.
 func Snapshot(ctx context.Context, repo *repository.Repository, dir string, opts Options) (repository.ID, snapshot.Stats, error) {
-	if opts.Workers <= 0 {
-		opts.Workers = 2
-	}
-	a := &Archiver{repo: repo, opts: opts, sem: make(chan struct{}, opts.Workers)}
-	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
-
-	var parent *snapshot.Tree
-	if opts.Parent != nil {
-		t, err := snapshot.LoadTree(ctx, repo, opts.Parent.Tree)
-		if err != nil {
-			return repository.ID{}, snapshot.Stats{}, fmt.Errorf("read the parent snapshot %s: %w", opts.Parent.ID.Short(), err)
-		}
-		parent = t
-	}
-	fi, err := os.Lstat(dir)
+	src, err := Dir(dir)
 	if err != nil {
 		return repository.ID{}, snapshot.Stats{}, err
 	}
-	if !fi.IsDir() {
-		return repository.ID{}, snapshot.Stats{}, fmt.Errorf("%s is not a directory", dir)
+	return SnapshotFrom(ctx, repo, src, opts)
+}
+
+// SnapshotFrom stores the tree a source presents: a live directory, or a capture of one.
+func SnapshotFrom(ctx context.Context, repo *repository.Repository, src Source, opts Options) (repository.ID, snapshot.Stats, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
 	}
-	id, err := a.saveDir(ctx, dir, parent)
+	a := &Archiver{repo: repo, src: src, opts: opts, sem: make(chan struct{}, opts.Workers)}
+	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
+
+	parent, err := opts.Parent.root(ctx)
+	if err != nil {
+		return repository.ID{}, snapshot.Stats{}, err
+	}
+	id, err := a.saveDir(ctx, ".", parent)
 	if err != nil {
 		return repository.ID{}, snapshot.Stats{}, err
 	}
@@ -128,41 +126,25 @@ type pending struct {
 	done chan error
 }
 
-// saveDir stores the listing of dir after all its entries; the parent tree, when known,
-// lets unchanged files through without reading them.
-func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tree) (repository.ID, error) {
-	entries, err := os.ReadDir(dir)
+// saveDir stores the listing of the directory rel after all its entries; the parent tree,
+// when known, lets unchanged files through without reading them.
+func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tree) (repository.ID, error) {
+	nodes, err := a.src.List(rel)
 	if err != nil {
-		return repository.ID{}, fmt.Errorf("read directory %s: %w", dir, err)
+		return repository.ID{}, err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(entries))}
+	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(nodes))}
 	var waits []pending
-	for _, e := range entries {
+	for _, node := range nodes {
 		if err := ctx.Err(); err != nil {
 			return repository.ID{}, err
 		}
-		path := filepath.Join(dir, e.Name())
-		fi, err := os.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			a.skip(path, err)
-			continue
-		}
-		if err != nil {
-			return repository.ID{}, fmt.Errorf("stat %s: %w", path, err)
-		}
-		node, err := nodeFromInfo(e.Name(), path, fi)
-		if err != nil {
-			return repository.ID{}, err
-		}
+		path := filepath.Join(rel, node.Name)
 		switch node.Type {
 		case snapshot.TypeDir:
-			var sub *snapshot.Tree
-			if old := parent.Find(node.Name); old != nil && old.Type == snapshot.TypeDir && old.Subtree != nil {
-				sub, err = snapshot.LoadTree(ctx, a.repo, *old.Subtree)
-				if err != nil {
-					return repository.ID{}, fmt.Errorf("read the parent's listing of %s: %w", path, err)
-				}
+			sub, err := a.opts.Parent.subtree(ctx, parent.Find(node.Name))
+			if err != nil {
+				return repository.ID{}, fmt.Errorf("read the parent's listing of %s: %w", path, err)
 			}
 			id, err := a.saveDir(ctx, path, sub)
 			if err != nil {
@@ -172,7 +154,7 @@ func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tre
 			a.dirs.Add(1)
 		case snapshot.TypeFile:
 			a.files.Add(1)
-			if old := parent.Find(node.Name); unchanged(old, &node) && a.haveAll(old.Content) {
+			if old := parent.Find(node.Name); reusable(a.repo, old, &node) {
 				node.Content = old.Content
 				a.bytes.Add(node.Size)
 				a.maybeReport()
@@ -199,7 +181,7 @@ func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tre
 	for _, p := range waits {
 		err := <-p.done
 		if errors.Is(err, fs.ErrNotExist) {
-			a.skip(filepath.Join(dir, p.node.Name), err)
+			a.skip(filepath.Join(rel, p.node.Name), err)
 			if vanished == nil {
 				vanished = map[string]bool{}
 			}
@@ -221,7 +203,7 @@ func (a *Archiver) saveDir(ctx context.Context, dir string, parent *snapshot.Tre
 	}
 	id, err := snapshot.SaveTree(ctx, a.repo, tree)
 	if err != nil {
-		return repository.ID{}, fmt.Errorf("store the listing of %s: %w", dir, err)
+		return repository.ID{}, fmt.Errorf("store the listing of %s: %w", rel, err)
 	}
 	return id, nil
 }
@@ -243,16 +225,16 @@ func (a *Archiver) skip(path string, err error) {
 	}
 }
 
-// unchanged reports whether a file may keep the parent's content without being read.
-func unchanged(old, cur *snapshot.Node) bool {
-	return old != nil && old.Type == snapshot.TypeFile &&
-		old.Size == cur.Size && old.ModTime == cur.ModTime && old.ChangeTime == cur.ChangeTime &&
-		old.Inode == cur.Inode && old.DeviceID == cur.DeviceID
-}
-
-func (a *Archiver) haveAll(ids []repository.ID) bool {
-	for _, id := range ids {
-		if !a.repo.HasBlob(id) {
+// reusable reports whether a file may keep the parent's content without being read: it looks
+// unchanged (same size, mtime, ctime, inode) and the repository still holds every chunk.
+func reusable(repo *repository.Repository, old, cur *snapshot.Node) bool {
+	if old == nil || old.Type != snapshot.TypeFile ||
+		old.Size != cur.Size || old.ModTime != cur.ModTime || old.ChangeTime != cur.ChangeTime ||
+		old.Inode != cur.Inode || old.DeviceID != cur.DeviceID {
+		return false
+	}
+	for _, id := range old.Content {
+		if !repo.HasBlob(id) {
 			return false
 		}
 	}
@@ -261,9 +243,9 @@ func (a *Archiver) haveAll(ids []repository.ID) bool {
 
 // saveFile stores a file's content, chunk by chunk, and records the chunk IDs in node.
 func (a *Archiver) saveFile(ctx context.Context, path string, node *snapshot.Node) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := a.src.Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err
 	}
 	defer f.Close()
 	a.changed.Add(1)

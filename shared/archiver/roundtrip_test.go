@@ -50,7 +50,7 @@ func write(t *testing.T, path string, data []byte) {
 func backup(t *testing.T, r *repository.Repository, dir string, parent *snapshot.Snapshot) *snapshot.Snapshot {
 	t.Helper()
 	ctx := context.Background()
-	tree, stats, err := archiver.Snapshot(ctx, r, dir, archiver.Options{Parent: parent})
+	tree, stats, err := archiver.Snapshot(ctx, r, dir, archiver.Options{Parent: archiver.NewParent(r, parent)})
 	if err != nil {
 		t.Fatal(err)
 	}

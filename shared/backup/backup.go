@@ -31,6 +31,11 @@ type Options struct {
 	Workers  int
 	Progress func(archiver.Progress)
 	Skipped  func(path string, err error)
+	// Hold, when set, runs capture while the source's users are held still (paused, stopped,
+	// told to flush) and releases them when it returns. The capture lists the tree and copies
+	// what changed into CaptureDir; the slow part, chunking and upload, runs after the release.
+	Hold       func(ctx context.Context, capture func() error) error
+	CaptureDir string
 }
 
 // Run backs up src and returns the stored snapshot.
@@ -59,8 +64,26 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	parent := snapshot.Latest(list, src.Kind, src.Name)
-	tree, stats, err := archiver.Snapshot(ctx, repo, src.Path, archiver.Options{
+	parentSnap := snapshot.Latest(list, src.Kind, src.Name)
+	parent := archiver.NewParent(repo, parentSnap)
+	var source archiver.Source
+	if opts.Hold != nil {
+		if err := parent.Preload(ctx); err != nil {
+			return nil, err
+		}
+		var c *archiver.Capture
+		err := opts.Hold(ctx, func() (err error) {
+			c, err = archiver.CaptureTree(ctx, repo, src.Path, opts.CaptureDir, parent)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+		}
+		source = c
+	} else if source, err = archiver.Dir(src.Path); err != nil {
+		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+	}
+	tree, stats, err := archiver.SnapshotFrom(ctx, repo, source, archiver.Options{
 		Parent: parent, Workers: opts.Workers, Progress: opts.Progress, Skipped: opts.Skipped,
 	})
 	if err != nil {
@@ -73,8 +96,8 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
 		Tree: tree, Tags: src.Tags, Program: buildinfo.String(), Stats: stats, Meta: src.Meta,
 	}
-	if parent != nil {
-		sn.Parent = &parent.ID
+	if parentSnap != nil {
+		sn.Parent = &parentSnap.ID
 	}
 	if err := snapshot.Save(ctx, repo, sn); err != nil {
 		return nil, fmt.Errorf("record the snapshot of %s %s: %w", src.Kind, src.Name, err)
