@@ -89,12 +89,15 @@ func (n *node) try(args ...string) result {
 // tryEnv is try with extra environment variables, such as a repository's credentials.
 func (n *node) tryEnv(env []string, args ...string) result {
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+n.host()), env...)
+	cmd.Env = append(n.env(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return result{args: args, stdout: strings.TrimSpace(out.String()), stderr: strings.TrimSpace(errb.String()), err: err}
 }
+
+// env is the environment in which the docker CLI talks to this node.
+func (n *node) env() []string { return append(os.Environ(), "DOCKER_HOST="+n.host()) }
 
 // docker runs the docker CLI against this node and fails the test if it fails.
 func (n *node) docker(args ...string) string {

@@ -162,31 +162,47 @@ func TestADrainedNodesServiceComesBackElsewhereWithItsData(t *testing.T) {
 	}
 }
 
-func TestScheduledSnapshotsAccumulateAndRetentionTrimsThem(t *testing.T) {
+func TestAWriterServicesScheduledSnapshotsAccumulateAndRetentionTrimsThem(t *testing.T) {
 	l := newLab(t)
-	node3 := l.node(3)
 	vol := unique("sched")
-	node3.createVolume(vol, "schedule=@every 2s", "keep=last=2")
-	node3.run(vol, "echo data > /data/f")
+	mount := "type=volume,source=" + vol + ",target=/data,volume-driver=swarmbackup," +
+		"volume-opt=schedule=@every 10s,volume-opt=keep=last=2"
+	svc := l.createService(unique("writer"), []string{"--mount", mount},
+		"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /data/counter; sleep 0.2; done")
+	t.Cleanup(func() {
+		for i := 1; i <= l.nodes; i++ {
+			l.node(i).try("volume", "rm", "-f", vol)
+		}
+	})
+	n, _ := svc.runningTask()
 
 	seen := map[string]bool{}
-	var current []string
+	var current []listed
 	list := func() {
 		current = nil
-		for _, s := range node3.listSnapshots(nil, "--kind", "volume") {
+		for _, s := range n.listSnapshots(nil, "--kind", "volume") {
 			if s.Source == vol {
-				current = append(current, s.ID)
+				current = append(current, s)
 				seen[s.ID] = true
 			}
 		}
 	}
-	l.eventually("five scheduled snapshots", 60*time.Second, func() bool { list(); return len(seen) >= 5 })
+	l.eventually("three scheduled snapshots", 90*time.Second, func() bool { list(); return len(seen) >= 3 })
 	// Retention runs right after each snapshot: between the two, three may show.
-	l.eventually("retention to keep two", 10*time.Second, func() bool { list(); return len(current) == 2 })
-	node3.docker("volume", "rm", vol)
-	time.Sleep(3 * time.Second)
+	l.eventually("retention to keep two", 15*time.Second, func() bool { list(); return len(current) == 2 })
+	// The newest snapshot holds what the writer wrote by then: restored, the counter is there.
+	restored := unique("sched-r")
+	n.docker("swarmbackup", "volume", "restore", vol+"@"+current[1].ID, "--to", restored)
+	t.Cleanup(func() { n.try("volume", "rm", "-f", restored) })
+	if got := n.run(restored, "cat /data/counter"); got == "" || got == "0" {
+		t.Errorf("the newest scheduled snapshot holds counter %q", got)
+	}
+
+	svc.remove()
+	n.docker("volume", "rm", vol)
+	time.Sleep(11 * time.Second)
 	after := 0
-	for _, s := range node3.listSnapshots(nil, "--kind", "volume") {
+	for _, s := range n.listSnapshots(nil, "--kind", "volume") {
 		if s.Source == vol && !seen[s.ID] {
 			after++
 		}

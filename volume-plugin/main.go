@@ -22,6 +22,7 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/agent"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/driver"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/quiesce"
 )
 
 // Paths inside the plugin's rootfs, as config.json declares them.
@@ -65,7 +66,14 @@ func run(log *slog.Logger) error {
 	h.HandleFunc(agentapi.VersionPath, func(w http.ResponseWriter, _ *http.Request) {
 		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
 	})
-	a := agent.New(ctx, d, agent.NewRepos(secretsDir), agent.NewEngine(engineSocket), log)
+	engine := agent.NewEngine(engineSocket)
+	holder := quiesce.New(engine.API(), filepath.Join(dataDir, "quiesce.json"), d.HoldMounts, log)
+	go func() {
+		if err := holder.Heal(ctx); err != nil {
+			log.Error("release containers held by a stopped plugin", "err", err)
+		}
+	}()
+	a := agent.New(ctx, d, agent.NewRepos(secretsDir), engine, holder, log)
 	a.Handlers(h.HandleFunc)
 	d.SetFiller(a.Fill)
 	d.SetStatus(a.VolumeStatus)

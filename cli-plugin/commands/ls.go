@@ -32,12 +32,15 @@ type snapshotSummary struct {
 	Size    uint64            `json:"size"`
 	Objects uint64            `json:"objects"`
 	Tags    map[string]string `json:"tags,omitempty"`
+	// Quiesce is how a volume's containers were held while it was captured.
+	Quiesce *snapshot.Quiesce `json:"quiesce,omitempty"`
 }
 
 func summarize(sn *snapshot.Snapshot) snapshotSummary {
 	return snapshotSummary{
 		ID: sn.ID.String(), Time: sn.Time, Kind: sn.Kind, Source: sn.Source, Node: sn.Node,
 		Host: sn.Hostname, Size: sn.Stats.Bytes, Objects: sn.Stats.Files, Tags: sn.Tags,
+		Quiesce: sn.Quiesce,
 	}
 }
 
@@ -93,18 +96,37 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 	}
 	return writeFormatted(out, opts.format, rows, func(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE\tSIZE\tOBJECTS")
+		volumes := opts.kind == snapshot.KindVolume
+		if volumes {
+			fmt.Fprintln(tw, "ID\tTIME\tVOLUME\tNODE\tSIZE\tFILES\tQUIESCE")
+		} else {
+			fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE\tSIZE\tOBJECTS")
+		}
 		for _, r := range rows {
 			// The host name reads better than the node ID, which --format json also gives.
 			node := r.Host
 			if node == "" {
 				node = r.Node
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], r.Time.Local().Format("2006-01-02 15:04:05"),
+			when := r.Time.Local().Format("2006-01-02 15:04:05")
+			if volumes {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], when, r.Source, shorten(node, 12),
+					units.BytesSize(float64(r.Size)), r.Objects, describeQuiesce(r.Quiesce))
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when,
 				r.Kind, shorten(r.Source, 25), shorten(node, 12), units.BytesSize(float64(r.Size)), r.Objects)
 		}
 		return tw.Flush()
 	})
+}
+
+// describeQuiesce reads like "pause 2 for 84ms": the mode, the containers held, the window.
+func describeQuiesce(q *snapshot.Quiesce) string {
+	if q == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s %d for %s", q.Mode, q.Containers, q.Window.Round(time.Millisecond))
 }
 
 func shorten(s string, n int) string {

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/docker/cli/cli/command"
 	units "github.com/docker/go-units"
@@ -51,7 +52,11 @@ func runVolumeSnapshot(ctx context.Context, dockerCli command.Cli, opts volumeSn
 		_, err = fmt.Fprintln(dockerCli.Out(), job.Snapshot)
 		return err
 	}
-	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nvolume %s: %d files, %s, %s new, in %s\n", job.Snapshot, volume, job.Files,
-		units.BytesSize(float64(job.Bytes)), units.BytesSize(float64(job.BytesNew)), job.Finished.Sub(job.Started).Round(1e6))
+	held := ""
+	if job.Quiesce != "" {
+		held = fmt.Sprintf(" (quiesce=%s held the containers for %s)", job.Quiesce, job.QuiesceWindow.Round(time.Millisecond))
+	}
+	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nvolume %s: %d files, %s, %s new, in %s%s\n", job.Snapshot, volume, job.Files,
+		units.BytesSize(float64(job.Bytes)), units.BytesSize(float64(job.BytesNew)), job.Finished.Sub(job.Started).Round(time.Millisecond), held)
 	return err
 }

@@ -73,6 +73,9 @@ type Job struct {
 	Files    uint64
 	Bytes    uint64
 	BytesNew uint64
+	// Quiesce is the mode the volume's containers were held with, QuiesceWindow how long.
+	Quiesce       string        `json:",omitempty"`
+	QuiesceWindow time.Duration `json:",omitempty"`
 	// Progress while running: bytes done, of a total when known (0: unknown).
 	BytesDone  uint64
 	BytesTotal uint64

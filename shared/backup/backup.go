@@ -32,9 +32,9 @@ type Options struct {
 	Progress func(archiver.Progress)
 	Skipped  func(path string, err error)
 	// Hold, when set, runs capture while the source's users are held still (paused, stopped,
-	// told to flush) and releases them when it returns. The capture lists the tree and copies
-	// what changed into CaptureDir; the slow part, chunking and upload, runs after the release.
-	Hold       func(ctx context.Context, capture func() error) error
+	// told to flush), releases them, and says how. The capture lists the tree and copies what
+	// changed into CaptureDir; the slow part, chunking and upload, runs after the release.
+	Hold       func(ctx context.Context, capture func() error) (*snapshot.Quiesce, error)
 	CaptureDir string
 }
 
@@ -67,12 +67,13 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	parentSnap := snapshot.Latest(list, src.Kind, src.Name)
 	parent := archiver.NewParent(repo, parentSnap)
 	var source archiver.Source
+	var held *snapshot.Quiesce
 	if opts.Hold != nil {
 		if err := parent.Preload(ctx); err != nil {
 			return nil, err
 		}
 		var c *archiver.Capture
-		err := opts.Hold(ctx, func() (err error) {
+		held, err = opts.Hold(ctx, func() (err error) {
 			c, err = archiver.CaptureTree(ctx, repo, src.Path, opts.CaptureDir, parent)
 			return err
 		})
@@ -95,6 +96,7 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	sn := &snapshot.Snapshot{
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
 		Tree: tree, Tags: src.Tags, Program: buildinfo.String(), Stats: stats, Meta: src.Meta,
+		Quiesce: held,
 	}
 	if parentSnap != nil {
 		sn.Parent = &parentSnap.ID

@@ -33,8 +33,17 @@ type Snapshot struct {
 	Tags     map[string]string `json:"tags,omitempty"`
 	Program  string            `json:"program"`
 	Stats    Stats             `json:"stats"`
+	// Quiesce says how the source's users were held while it was captured, when they were.
+	Quiesce *Quiesce `json:"quiesce,omitempty"`
 	// Meta carries what a kind records beside the files (the swarm's metadata, for example).
 	Meta json.RawMessage `json:"meta,omitempty"`
+}
+
+// Quiesce is how a snapshot's source was held still.
+type Quiesce struct {
+	Mode       string        `json:"mode"`       // pause, stop or exec
+	Containers int           `json:"containers"` // how many were held
+	Window     time.Duration `json:"window"`     // from the first held to the last released
 }
 
 // Stats summarises what a backup read and stored.

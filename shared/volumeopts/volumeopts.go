@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -36,6 +37,8 @@ type Options struct {
 	Quiesce  string
 	Pre      string
 	Post     string
+	// Timeout bounds each pre and post command.
+	Timeout time.Duration
 	// Restore is "never", "latest" or a snapshot ID.
 	Restore string
 	// From names the volume whose snapshots fill this one ("" means the volume itself).
@@ -61,11 +64,14 @@ var (
 // ValidVolumeName reports whether name is a volume name the engine accepts.
 func ValidVolumeName(name string) bool { return volumeName.MatchString(name) }
 
-var known = []string{"schedule", "keep", "quiesce", "pre", "post", "restore", "from"}
+var known = []string{"schedule", "keep", "quiesce", "pre", "post", "timeout", "restore", "from"}
+
+// DefaultTimeout bounds a quiesce step when the timeout option is not given.
+const DefaultTimeout = time.Minute
 
 // Parse validates raw driver options. Every error names the option and what it accepts.
 func Parse(raw map[string]string) (Options, error) {
-	o := Options{Quiesce: QuiesceNone, Restore: RestoreNever}
+	o := Options{Quiesce: QuiesceNone, Restore: RestoreNever, Timeout: DefaultTimeout}
 	for _, k := range sortedKeys(raw) {
 		v := raw[k]
 		var err error
@@ -86,6 +92,11 @@ func Parse(raw map[string]string) (Options, error) {
 			o.Pre = v
 		case "post":
 			o.Post = v
+		case "timeout":
+			o.Timeout, err = time.ParseDuration(v)
+			if err == nil && (o.Timeout < time.Second || o.Timeout > time.Hour) {
+				err = fmt.Errorf("%s is not between 1s and 1h", v)
+			}
 		case "restore":
 			if v != RestoreNever && v != RestoreLatest && !snapshotID.MatchString(v) {
 				err = fmt.Errorf("%q is not never, latest or a snapshot ID", v)

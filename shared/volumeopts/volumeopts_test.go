@@ -64,6 +64,8 @@ func TestParseRejectsBadOptionsWithTheOptionNamed(t *testing.T) {
 		{map[string]string{"quiesce": "freeze"}, "not one of none, pause, stop, exec"},
 		{map[string]string{"pre": "sync"}, "need quiesce=exec"},
 		{map[string]string{"quiesce": "exec"}, "needs a pre or post"},
+		{map[string]string{"timeout": "5"}, "driver option timeout"},
+		{map[string]string{"timeout": "2h"}, "not between 1s and 1h"},
 		{map[string]string{"restore": "yesterday"}, "not never, latest or a snapshot ID"},
 		{map[string]string{"from": "other"}, "from needs restore"},
 		{map[string]string{"restore": "latest", "from": "../etc"}, "not a volume name"},

@@ -20,13 +20,16 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/quiesce"
 )
 
 // Volumes is what the agent needs of the volume driver.
 type Volumes interface {
 	Exists(name string) bool
+	Options(name string) (volumeopts.Options, error)
 	DataPath(name string) string
 	StagingDir(name string) (string, error)
+	CaptureDir(name string) (string, error)
 	ReplaceData(name, src string) error
 	FillDone(name string, err error)
 }
@@ -37,6 +40,7 @@ type Agent struct {
 	volumes Volumes
 	repos   *Repos
 	engine  *Engine
+	holder  *quiesce.Holder
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -46,8 +50,11 @@ type Agent struct {
 }
 
 // New returns an agent whose jobs end when ctx does.
-func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, log *slog.Logger) *Agent {
-	return &Agent{ctx: ctx, volumes: volumes, repos: repos, engine: engine, log: log, jobs: map[string]*agentapi.Job{}, active: map[string]string{}, last: map[string]*agentapi.Job{}}
+func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, holder *quiesce.Holder, log *slog.Logger) *Agent {
+	return &Agent{
+		ctx: ctx, volumes: volumes, repos: repos, engine: engine, holder: holder, log: log,
+		jobs: map[string]*agentapi.Job{}, active: map[string]string{}, last: map[string]*agentapi.Job{},
+	}
 }
 
 // Snapshot starts a snapshot of a volume, or returns the job already running for it.
@@ -55,16 +62,26 @@ func (a *Agent) Snapshot(volume string) (agentapi.Job, error) {
 	if !a.volumes.Exists(volume) {
 		return agentapi.Job{}, fmt.Errorf("no swarmbackup volume %q on this node", volume)
 	}
+	opts, err := a.volumes.Options(volume)
+	if err != nil {
+		return agentapi.Job{}, err
+	}
 	return a.start("snapshot", volume, func(job *agentapi.Job, report func(done, total uint64)) error {
 		start := time.Now()
-		sn, err := a.snapshot(volume, func(p archiver.Progress) { report(p.Bytes, 0) })
+		sn, err := a.snapshot(volume, opts, func(p archiver.Progress) { report(p.Bytes, 0) })
 		if err != nil {
 			return err
+		}
+		held := snapshot.Quiesce{Mode: volumeopts.QuiesceNone}
+		if sn.Quiesce != nil {
+			held = *sn.Quiesce
+			job.Quiesce, job.QuiesceWindow = held.Mode, held.Window
 		}
 		job.Snapshot = sn.ID.String()
 		job.Files, job.Bytes, job.BytesNew = sn.Stats.Files, sn.Stats.Bytes, sn.Stats.BytesNew
 		a.log.Info("snapshot taken", "volume", volume, "snapshot", sn.ID.Short(),
 			"files", sn.Stats.Files, "bytes_total", sn.Stats.Bytes, "bytes_new", sn.Stats.BytesNew,
+			"quiesce", held.Mode, "containers_held", held.Containers, "quiesce_window", held.Window.Round(time.Millisecond).String(),
 			"duration", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	})
@@ -205,15 +222,32 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 	return *job, nil
 }
 
-func (a *Agent) snapshot(volume string, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
+// snapshot backs up a volume; with a quiesce mode its containers are held while the tree is
+// captured, and released before the upload.
+func (a *Agent) snapshot(volume string, opts volumeopts.Options, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
 	repo, err := a.repos.Open(a.ctx)
 	if err != nil {
 		return nil, err
 	}
 	host, nodeID := a.engine.Node(a.ctx)
-	return backup.Run(a.ctx, repo, backup.Source{
-		Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID,
-	}, backup.Options{Progress: progress})
+	src := backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID}
+	bopts := backup.Options{Progress: progress}
+	if opts.Quiesce != volumeopts.QuiesceNone {
+		dir, err := a.volumes.CaptureDir(volume)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the capture of volume %s: %w", volume, err)
+		}
+		defer os.RemoveAll(dir)
+		bopts.CaptureDir = dir
+		bopts.Hold = func(ctx context.Context, capture func() error) (*snapshot.Quiesce, error) {
+			held, err := a.holder.Hold(ctx, volume, opts, capture)
+			if err != nil {
+				return nil, fmt.Errorf("quiesce=%s: %w", opts.Quiesce, err)
+			}
+			return &held, nil
+		}
+	}
+	return backup.Run(a.ctx, repo, src, bopts)
 }
 
 // VolumeStatus is what `docker volume inspect` shows of the agent's work on a volume: the
@@ -232,6 +266,9 @@ func (a *Agent) VolumeStatus(volume string) map[string]any {
 		} else {
 			out["last_snapshot"] = j.Snapshot
 			out["last_snapshot_time"] = j.Finished.Format(time.RFC3339)
+			if j.Quiesce != "" {
+				out["last_quiesce"] = j.Quiesce + " for " + j.QuiesceWindow.Round(time.Millisecond).String()
+			}
 		}
 	}
 	return out

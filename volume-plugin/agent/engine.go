@@ -49,3 +49,6 @@ func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
 	}
 	return e.name, e.nodeID
 }
+
+// API returns the engine client, nil when the socket path was unusable.
+func (e *Engine) API() *client.Client { return e.api }

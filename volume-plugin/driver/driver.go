@@ -35,6 +35,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	state *state
+	// held names the volumes whose new mounts wait for a snapshot to release them.
+	held map[string]bool
 }
 
 // New loads the persisted state from dataDir and re-establishes the mounts that were held
@@ -49,7 +51,8 @@ func New(dataDir, mountDir string, log *slog.Logger) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{dataDir: dataDir, mountDir: mountDir, log: log, state: st}
+	d := &Driver{dataDir: dataDir, mountDir: mountDir, log: log, state: st, held: map[string]bool{}}
+	d.removeLeftovers()
 	// Fills interrupted by a restart are taken up again on the next mount (FillProblem
 	// set), once the filler is known.
 	for _, v := range st.Volumes {
@@ -114,7 +117,13 @@ func (d *Driver) ReplaceData(name, src string) error {
 
 // StagingDir returns a fresh directory beside a volume's data, on the same file system,
 // for ReplaceData.
-func (d *Driver) StagingDir(name string) (string, error) {
+func (d *Driver) StagingDir(name string) (string, error) { return d.scratchDir(name, ".restore-") }
+
+// CaptureDir returns a fresh directory beside a volume's data, on the same file system, for
+// the copies a quiesced snapshot takes; the caller removes it.
+func (d *Driver) CaptureDir(name string) (string, error) { return d.scratchDir(name, ".capture-") }
+
+func (d *Driver) scratchDir(name, prefix string) (string, error) {
 	if !volumeopts.ValidVolumeName(name) {
 		return "", fmt.Errorf("invalid volume name %q", name)
 	}
@@ -122,7 +131,53 @@ func (d *Driver) StagingDir(name string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	return os.MkdirTemp(dir, ".restore-")
+	return os.MkdirTemp(dir, prefix)
+}
+
+// removeLeftovers deletes the scratch directories of jobs a stopped plugin left behind, and
+// puts back data a restore had moved aside but not yet replaced.
+func (d *Driver) removeLeftovers() {
+	replaced, _ := filepath.Glob(filepath.Join(d.dataDir, "volumes", "*", "data.replaced"))
+	for _, old := range replaced {
+		data := filepath.Join(filepath.Dir(old), "data")
+		if _, err := os.Lstat(data); errors.Is(err, os.ErrNotExist) {
+			if err := os.Rename(old, data); err != nil {
+				d.log.Error("put back the data an interrupted restore moved aside", "path", old, "err", err)
+			}
+		}
+	}
+	for _, pattern := range []string{".restore-*", ".capture-*", "data.replaced"} {
+		matches, _ := filepath.Glob(filepath.Join(d.dataDir, "volumes", "*", pattern))
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				d.log.Error("remove what an interrupted job left", "path", m, "err", err)
+			}
+		}
+	}
+}
+
+// Options returns a volume's validated driver options.
+func (d *Driver) Options(name string) (volumeopts.Options, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, err := d.lookup(name)
+	if err != nil {
+		return volumeopts.Options{}, err
+	}
+	return volumeopts.Parse(v.Options)
+}
+
+// HoldMounts makes new mounts of a volume fail until release is called: while a snapshot
+// holds a volume's containers stopped, a replacement task must not start on it.
+func (d *Driver) HoldMounts(name string) (release func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.held[name] = true
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		delete(d.held, name)
+	}
 }
 
 // Scheduled returns the volumes that have a snapshot schedule, with their options.
@@ -359,6 +414,9 @@ func (d *Driver) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 			d.startFill(r.Name, opts)
 		}
 		return nil, fmt.Errorf("volume %s is waiting for its data from the repository: %s", r.Name, problem)
+	}
+	if d.held[r.Name] {
+		return nil, fmt.Errorf("volume %s is held for a snapshot (quiesce=stop): try again in a moment", r.Name)
 	}
 	if err := d.ensureMounted(r.Name); err != nil {
 		return nil, fmt.Errorf("mount volume %s: %w", r.Name, err)
