@@ -217,6 +217,17 @@ func (s *service) remove() {
 	})
 }
 
+// removeVolumeAfterwards removes a service's volume from every node after the test. Call it
+// before creating the service: cleanups run last first, and the volume can go only once the
+// service's containers have.
+func (l *lab) removeVolumeAfterwards(volume string) {
+	l.t.Cleanup(func() {
+		for i := 1; i <= l.nodes; i++ {
+			l.node(i).try("volume", "rm", "-f", volume)
+		}
+	})
+}
+
 // nodeID returns the swarm node ID of a lab node.
 func (n *node) nodeID() string {
 	n.lab.t.Helper()

@@ -70,13 +70,9 @@ func TestStopQuiesceLetsSwarmReplaceTheTask(t *testing.T) {
 	l := newLab(t)
 	vol := unique("stoptask")
 	mount := "type=volume,source=" + vol + ",target=/data,volume-driver=swarmbackup,volume-opt=quiesce=stop"
+	l.removeVolumeAfterwards(vol)
 	svc := l.createService(unique("stoptask"), []string{"--mount", mount, "--restart-delay", "1s"},
 		"sh", "-c", "echo started >> /data/starts; exec sleep 3600")
-	t.Cleanup(func() {
-		for i := 1; i <= l.nodes; i++ {
-			l.node(i).try("volume", "rm", "-f", vol)
-		}
-	})
 	n, first := svc.runningTask()
 	id := n.snapshot(vol)
 	if q := n.quiesceOf(id); q == nil || q.Mode != "stop" || q.Containers != 1 {

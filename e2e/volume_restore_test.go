@@ -122,13 +122,9 @@ func TestADrainedNodesServiceComesBackElsewhereWithItsData(t *testing.T) {
 	mount := "type=volume,source=" + vol + ",target=/data,volume-driver=swarmbackup,volume-opt=restore=latest"
 	// A token written once, on the first start: a task that started on an empty volume
 	// would write a different one.
+	l.removeVolumeAfterwards(vol)
 	svc := l.createService(unique("db"), []string{"--mount", mount},
 		"sh", "-c", "[ -f /data/token ] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /data/token; sleep 3600")
-	t.Cleanup(func() {
-		for i := 1; i <= l.nodes; i++ {
-			l.node(i).try("volume", "rm", "-f", vol)
-		}
-	})
 	first, c := svc.runningTask()
 	var token string
 	l.eventually("the first task to write its token", 30*time.Second, func() bool {
@@ -167,13 +163,9 @@ func TestAWriterServicesScheduledSnapshotsAccumulateAndRetentionTrimsThem(t *tes
 	vol := unique("sched")
 	mount := "type=volume,source=" + vol + ",target=/data,volume-driver=swarmbackup," +
 		"volume-opt=schedule=@every 10s,volume-opt=keep=last=2"
+	l.removeVolumeAfterwards(vol)
 	svc := l.createService(unique("writer"), []string{"--mount", mount},
 		"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /data/counter; sleep 0.2; done")
-	t.Cleanup(func() {
-		for i := 1; i <= l.nodes; i++ {
-			l.node(i).try("volume", "rm", "-f", vol)
-		}
-	})
 	n, _ := svc.runningTask()
 
 	seen := map[string]bool{}

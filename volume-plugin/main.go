@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/sdk"
 	"github.com/docker/go-plugins-helpers/volume"
@@ -43,6 +44,21 @@ func main() {
 		log.Error("plugin stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// heartbeatInterval reads the SWARMBACKUP_HEARTBEAT setting: how often the agent reports
+// to the repository; `status` calls it stale after three missed reports.
+func heartbeatInterval(setting string, log *slog.Logger) time.Duration {
+	const fallback = time.Minute
+	if setting == "" {
+		return fallback
+	}
+	d, err := time.ParseDuration(setting)
+	if err != nil || d < time.Second {
+		log.Error("SWARMBACKUP_HEARTBEAT is not a duration of at least 1s; using the default", "value", setting, "default", fallback.String())
+		return fallback
+	}
+	return d
 }
 
 func newLogger(level string) *slog.Logger {
@@ -78,6 +94,7 @@ func run(log *slog.Logger) error {
 	d.SetFiller(a.Fill)
 	d.SetStatus(a.VolumeStatus)
 	go a.RunSchedules(ctx, d)
+	go a.RunHeartbeat(ctx, d, heartbeatInterval(os.Getenv("SWARMBACKUP_HEARTBEAT"), log))
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

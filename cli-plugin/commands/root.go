@@ -38,6 +38,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		newPruneCommand(dockerCli),
 		newRestoreCommand(dockerCli),
 		newVerifyCommand(dockerCli),
+		newStatusCommand(dockerCli),
 		newVersionCommand(dockerCli),
 		newVolumeCommand(dockerCli),
 	)

@@ -17,6 +17,8 @@ const (
 	SnapshotFile FileKind = "snapshots"
 	IndexFile    FileKind = "index"
 	LockFile     FileKind = "locks"
+	// HeartbeatFile holds one record per agent, replaced at each beat.
+	HeartbeatFile FileKind = "heartbeats"
 )
 
 func fileName(kind FileKind, id ID) string { return string(kind) + "/" + id.String() }
@@ -33,6 +35,21 @@ func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, er
 		return ID{}, fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
 	}
 	return id, nil
+}
+
+// SaveNamedFile stores v like SaveFile, under an ID derived from key rather than from the
+// content, replacing what was stored under the same key. The key is not revealed.
+func (r *Repository) SaveNamedFile(ctx context.Context, kind FileKind, key string, v any) error {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	id := r.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))
+	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
+	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
+		return fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
+	}
+	return nil
 }
 
 // LoadFile reads a record into v; damage is reported as ErrCorrupt.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/volume"
 
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
 
@@ -154,6 +155,20 @@ func (d *Driver) removeLeftovers() {
 			}
 		}
 	}
+}
+
+// Inventory lists every volume with what an agent reports of it.
+func (d *Driver) Inventory() []heartbeat.Volume {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]heartbeat.Volume, 0, len(d.state.Volumes))
+	for name, v := range d.state.Volumes {
+		out = append(out, heartbeat.Volume{
+			Name: name, CreatedAt: v.CreatedAt, Schedule: v.Options["schedule"], Quiesce: v.Options["quiesce"], Mounts: len(v.Mounts),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Options returns a volume's validated driver options.

@@ -1,0 +1,254 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+)
+
+type statusOptions struct {
+	repo   repoOptions
+	format string
+}
+
+// statusReport is what `status` prints, and what --format json gives.
+type statusReport struct {
+	Agents   []agentStatus  `json:"agents"`
+	Volumes  []volumeStatus `json:"volumes"`
+	Swarms   []swarmStatus  `json:"swarms"`
+	Problems []string       `json:"problems"`
+}
+
+type agentStatus struct {
+	Node     string    `json:"node"`
+	Host     string    `json:"host"`
+	Version  string    `json:"version,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Volumes  int       `json:"volumes"`
+	State    string    `json:"state"`
+}
+
+type volumeStatus struct {
+	Volume           string    `json:"volume"`
+	Host             string    `json:"host"`
+	Schedule         string    `json:"schedule,omitempty"`
+	Mounts           int       `json:"mounts"`
+	LastSnapshot     string    `json:"last_snapshot,omitempty"`
+	LastSnapshotTime time.Time `json:"last_snapshot_time,omitzero"`
+	State            string    `json:"state"`
+}
+
+type swarmStatus struct {
+	Cluster    string    `json:"cluster"`
+	LastBackup string    `json:"last_backup"`
+	Time       time.Time `json:"time"`
+	Host       string    `json:"host"`
+}
+
+// swarmNode is a node the engine lists, to find the ones whose agent never reported.
+type swarmNode struct {
+	ID, Host string
+	Down     bool
+}
+
+func newStatusCommand(dockerCli command.Cli) *cobra.Command {
+	var opts statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [OPTIONS]",
+		Short: "Every node's agent, its volumes, their last snapshot and its age, the last error",
+		Long: "Every node's agent, its volumes, their last snapshot and its age, the last error.\n" +
+			"The agents report to the repository; status reads their reports and exits non-zero\n" +
+			"when an agent is stale, a snapshot failed or is overdue, or a node has no agent.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStatus(cmd.Context(), dockerCli, opts)
+		},
+	}
+	opts.repo.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	return cmd
+}
+
+func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) error {
+	repo, err := opts.repo.open(ctx)
+	if err != nil {
+		return err
+	}
+	beats, problems, err := heartbeat.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(dockerCli.Err(), "warning: an agent's report cannot be read: %v\n", p)
+	}
+	list, problems, err := snapshot.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
+	}
+	report := assess(time.Now(), beats, list, listSwarmNodes(ctx, dockerCli.Client()))
+	err = writeFormatted(dockerCli.Out(), opts.format, report, func(w io.Writer) error { return report.table(w) })
+	if err != nil {
+		return err
+	}
+	if n := len(report.Problems); n > 0 {
+		return fmt.Errorf("%d problem(s): %s", n, strings.Join(report.Problems, "; "))
+	}
+	return nil
+}
+
+// listSwarmNodes returns the swarm's nodes when this engine is a manager, else nothing.
+func listSwarmNodes(ctx context.Context, api client.APIClient) []swarmNode {
+	res, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil
+	}
+	var nodes []swarmNode
+	for _, n := range res.Items {
+		nodes = append(nodes, swarmNode{ID: n.ID, Host: n.Description.Hostname, Down: n.Status.State == "down"})
+	}
+	return nodes
+}
+
+// assess turns the agents' reports, the snapshots and the swarm's nodes into a report with
+// every problem an operator must look at.
+func assess(now time.Time, beats []heartbeat.Beat, list []*snapshot.Snapshot, nodes []swarmNode) statusReport {
+	r := statusReport{Agents: []agentStatus{}, Volumes: []volumeStatus{}, Swarms: []swarmStatus{}, Problems: []string{}}
+	reported := map[string]bool{}
+	for _, b := range beats {
+		reported[b.Node] = true
+		a := agentStatus{Node: b.Node, Host: b.Host, Version: b.Version, LastSeen: b.Time, Volumes: len(b.Volumes), State: "ok"}
+		if b.Stale(now) {
+			a.State = "stale"
+			r.Problems = append(r.Problems, fmt.Sprintf("the agent on %s has not reported for %s (it reports every %s)", b.Host, age(now, b.Time), b.Interval))
+		}
+		r.Agents = append(r.Agents, a)
+		for _, v := range b.Volumes {
+			r.Volumes = append(r.Volumes, assessVolume(now, b.Host, v, list, &r.Problems))
+		}
+	}
+	for _, n := range nodes {
+		if reported[n.ID] {
+			continue
+		}
+		state := "no agent"
+		if n.Down {
+			state = "no agent, node down"
+		}
+		r.Agents = append(r.Agents, agentStatus{Node: n.ID, Host: n.Host, State: state})
+		r.Problems = append(r.Problems, fmt.Sprintf("node %s has never reported: is the swarmbackup plugin installed and enabled there, with this repository?", n.Host))
+	}
+	seen := map[string]bool{}
+	for i := len(list) - 1; i >= 0; i-- {
+		sn := list[i]
+		if sn.Kind == snapshot.KindSwarm && !seen[sn.Source] {
+			seen[sn.Source] = true
+			r.Swarms = append(r.Swarms, swarmStatus{Cluster: sn.Source, LastBackup: sn.ID.String(), Time: sn.Time, Host: sn.Hostname})
+		}
+	}
+	return r
+}
+
+func assessVolume(now time.Time, host string, v heartbeat.Volume, list []*snapshot.Snapshot, problems *[]string) volumeStatus {
+	s := volumeStatus{Volume: v.Name, Host: host, Schedule: v.Schedule, Mounts: v.Mounts, State: "ok"}
+	last := snapshot.Latest(list, snapshot.KindVolume, v.Name)
+	since := v.CreatedAt
+	if last != nil {
+		s.LastSnapshot, s.LastSnapshotTime = last.ID.String(), last.Time
+		since = last.Time
+	}
+	switch {
+	case v.LastError != "" && (last == nil || v.LastErrorTime.After(last.Time)):
+		s.State = "failing"
+		*problems = append(*problems, fmt.Sprintf("the last snapshot of volume %s on %s failed %s ago: %s", v.Name, host, age(now, v.LastErrorTime), v.LastError))
+	case v.Job != "":
+		s.State = v.Job + " running"
+	case v.Schedule != "":
+		sched, err := volumeopts.ParseSchedule(v.Schedule)
+		if err != nil {
+			break
+		}
+		// Overdue once a whole scheduled run was missed.
+		if due := sched.Next(sched.Next(since)); now.After(due) {
+			s.State = "overdue"
+			*problems = append(*problems, fmt.Sprintf("volume %s on %s is overdue: schedule %q, last snapshot %s", v.Name, host, v.Schedule, describeAge(now, last)))
+		}
+	}
+	return s
+}
+
+func describeAge(now time.Time, sn *snapshot.Snapshot) string {
+	if sn == nil {
+		return "never"
+	}
+	return age(now, sn.Time) + " ago"
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return units.HumanDuration(now.Sub(t))
+}
+
+func (r statusReport) table(w io.Writer) error {
+	now := time.Now()
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tHOST\tAGENT\tLAST REPORT\tVOLUMES\tSTATE")
+	for _, a := range r.Agents {
+		seen := "never"
+		if !a.LastSeen.IsZero() {
+			seen = age(now, a.LastSeen) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", shorten(a.Node, 12), a.Host, orDash(a.Version), seen, a.Volumes, a.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Volumes) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "VOLUME\tHOST\tSCHEDULE\tLAST SNAPSHOT\tAGE\tSTATE")
+		for _, v := range r.Volumes {
+			id, ago := "-", "-"
+			if v.LastSnapshot != "" {
+				id, ago = v.LastSnapshot[:12], age(now, v.LastSnapshotTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Volume, v.Host, orDash(v.Schedule), id, ago, v.State)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.Swarms) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "CLUSTER\tLAST BACKUP\tHOST\tAGE")
+		for _, s := range r.Swarms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shorten(s.Cluster, 12), s.LastBackup[:12], s.Host, age(now, s.Time))
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,67 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+func TestStatusNamesEveryProblemAndNothingElse(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	volumeSnap := func(name string, at time.Time) *snapshot.Snapshot {
+		return &snapshot.Snapshot{ID: repository.NewRandomID(), Kind: snapshot.KindVolume, Source: name, Time: at}
+	}
+	list := []*snapshot.Snapshot{
+		volumeSnap("fresh", now.Add(-5*time.Minute)),
+		volumeSnap("late", now.Add(-3*time.Hour)),
+		volumeSnap("broken", now.Add(-2*time.Hour)),
+	}
+	beats := []heartbeat.Beat{
+		{Node: "n1", Host: "node1", Time: now.Add(-30 * time.Second), Interval: time.Minute, Volumes: []heartbeat.Volume{
+			{Name: "fresh", Schedule: "@hourly"},
+			{Name: "late", Schedule: "@hourly"},
+			{Name: "broken", LastError: "repository unreachable", LastErrorTime: now.Add(-time.Hour)},
+			{Name: "manual", CreatedAt: now.Add(-48 * time.Hour)},
+		}},
+		{Node: "n2", Host: "node2", Time: now.Add(-10 * time.Minute), Interval: time.Minute},
+	}
+	nodes := []swarmNode{{ID: "n1", Host: "node1"}, {ID: "n2", Host: "node2"}, {ID: "n3", Host: "node3", Down: true}}
+
+	r := assess(now, beats, list, nodes)
+	want := []string{
+		"volume late on node1 is overdue",
+		"the last snapshot of volume broken on node1 failed",
+		"the agent on node2 has not reported",
+		"node node3 has never reported",
+	}
+	if len(r.Problems) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d", strings.Join(r.Problems, "\n"), len(want))
+	}
+	all := strings.Join(r.Problems, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("problems:\n%s\nwant one about %q", all, w)
+		}
+	}
+	states := map[string]string{}
+	for _, v := range r.Volumes {
+		states[v.Volume] = v.State
+	}
+	for name, state := range map[string]string{"fresh": "ok", "late": "overdue", "broken": "failing", "manual": "ok"} {
+		if states[name] != state {
+			t.Errorf("volume %s is %q, want %q", name, states[name], state)
+		}
+	}
+
+	// A snapshot after the error clears it.
+	list = append(list, volumeSnap("broken", now.Add(-time.Minute)))
+	for _, p := range assess(now, beats, list, nodes).Problems {
+		if strings.Contains(p, "broken") {
+			t.Errorf("a snapshot newer than the error still reports: %s", p)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+)
+
+// Inventory lists a node's volumes for its heartbeat.
+type Inventory interface {
+	Inventory() []heartbeat.Volume
+}
+
+// RunHeartbeat reports the agent's state to the repository now and every interval until ctx
+// ends. An unreachable repository is logged once, and again when it changes.
+func (a *Agent) RunHeartbeat(ctx context.Context, volumes Inventory, interval time.Duration) {
+	lastErr := ""
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := a.beat(ctx, volumes, interval)
+		switch {
+		case err != nil && err.Error() != lastErr:
+			a.log.Error("heartbeat not written", "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			a.log.Info("heartbeat written again")
+			lastErr = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) beat(ctx context.Context, volumes Inventory, interval time.Duration) error {
+	repo, err := a.repos.Open(ctx)
+	if err != nil {
+		return err
+	}
+	host, node := a.engine.Node(ctx)
+	if node == "" {
+		node = host
+	}
+	b := heartbeat.Beat{Node: node, Host: host, Version: buildinfo.String(), Time: time.Now().UTC(), Interval: interval, Volumes: volumes.Inventory()}
+	a.mu.Lock()
+	for i := range b.Volumes {
+		v := &b.Volumes[i]
+		if id, ok := a.active[v.Name]; ok {
+			v.Job = a.jobs[id].Kind
+		}
+		if j, ok := a.last[v.Name]; ok && j.State == agentapi.JobFailed {
+			v.LastError, v.LastErrorTime = j.Error, j.Finished
+		}
+	}
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return heartbeat.Save(ctx, repo, b)
+}
