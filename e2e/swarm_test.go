@@ -351,21 +351,13 @@ func TestQuorumLostAndTheLastManagerRestoredWithFull(t *testing.T) {
 	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
 
 	// Two of three managers are gone: no quorum, the control plane refuses changes.
-	var gone []*node
-	for i := 1; i <= l.nodes; i++ {
-		if n := l.node(i); n.n != survivor.n {
-			gone = append(gone, n)
-			lab := exec.Command(labScript(), "stop", fmt.Sprint(n.n))
-			if out, err := lab.CombinedOutput(); err != nil {
-				t.Fatalf("stop %s: %v\n%s", n, err, out)
-			}
-		}
-	}
+	l.stopAllBut(survivor)
 	phase("two managers stopped")
-	t.Cleanup(func() { l.rejoin(survivor, gone); phase("managers rejoined") })
-	out := survivor.docker("swarmbackup", "restore", id[:12], "--full", "--yes",
-		"--engine-stop-cmd", fmt.Sprintf("%s stop %d", labScript(), survivor.n),
-		"--engine-start-cmd", fmt.Sprintf("%s start %d", labScript(), survivor.n))
+	r := survivor.fullRestore(id)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	out := r.stdout
 	phase("full restore done")
 	if !strings.Contains(out, "swarm.replaced-") {
 		t.Errorf("the output does not say where the replaced directory is:\n%s", out)
@@ -391,20 +383,19 @@ func TestQuorumLostAndTheLastManagerRestoredWithFull(t *testing.T) {
 }
 
 // rejoin brings stopped managers back into the survivor's cluster, as the operator would
-// after a full restore: remove their old entries, restart them, join them again.
+// after a full restore: remove every other manager's entry, restart the stopped engines,
+// join them again.
 func (l *lab) rejoin(survivor *node, gone []*node) {
 	l.t.Helper()
-	token := survivor.docker("swarm", "join-token", "-q", "manager")
-	addr := survivor.docker("info", "--format", "{{.Swarm.NodeAddr}}")
+	// Without a restore (a test that failed first) the old cluster is only waiting for quorum.
+	restored := survivor.try("node", "ls").err == nil
 	for _, n := range gone {
 		if out, err := exec.Command(labScript(), "start", fmt.Sprint(n.n)).CombinedOutput(); err != nil {
 			l.t.Fatalf("start %s: %v\n%s", n, err, out)
 		}
-		old := n.docker("info", "--format", "{{.Swarm.NodeID}}")
-		n.try("swarm", "leave", "--force")
-		survivor.try("node", "demote", old)
-		survivor.try("node", "rm", "--force", old)
-		n.docker("swarm", "join", "--token", token, addr+":2377")
+	}
+	if restored {
+		l.joinAgain(survivor, gone)
 	}
 	l.eventually("every manager to be reachable again", 60*time.Second, func() bool {
 		out := survivor.docker("node", "ls", "--format", "{{.ManagerStatus}} {{.Status}}")
@@ -416,4 +407,46 @@ func (l *lab) rejoin(survivor *node, gone []*node) {
 		}
 		return ready == l.nodes
 	})
+}
+
+func (l *lab) joinAgain(survivor *node, gone []*node) {
+	l.t.Helper()
+	token := survivor.docker("swarm", "join-token", "-q", "manager")
+	addr := survivor.docker("info", "--format", "{{.Swarm.NodeAddr}}")
+	for _, n := range gone {
+		n.try("swarm", "leave", "--force")
+	}
+	// The backup may have come from another node, so the survivor's old entry may be one of them.
+	for _, line := range strings.Split(survivor.docker("node", "ls", "--format", "{{.ID}} {{.Self}}"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] == "false" {
+			survivor.try("node", "demote", f[0])
+			survivor.try("node", "rm", "--force", f[0])
+		}
+	}
+	for _, n := range gone {
+		n.docker("swarm", "join", "--token", token, addr+":2377")
+	}
+}
+
+// stopAllBut stops every engine of the lab except the survivor's, as if those managers were
+// lost, and brings them back into its cluster after the test.
+func (l *lab) stopAllBut(survivor *node) {
+	l.t.Helper()
+	var gone []*node
+	for i := 1; i <= l.nodes; i++ {
+		if n := l.node(i); n.n != survivor.n {
+			gone = append(gone, n)
+			if out, err := exec.Command(labScript(), "stop", fmt.Sprint(n.n)).CombinedOutput(); err != nil {
+				l.t.Fatalf("stop %s: %v\n%s", n, err, out)
+			}
+		}
+	}
+	l.t.Cleanup(func() { l.rejoin(survivor, gone) })
+}
+
+// fullRestore runs `restore --full --yes` on this manager with the lab's engine commands.
+func (n *node) fullRestore(id string, args ...string) result {
+	return n.try(append([]string{"swarmbackup", "restore", id[:12], "--full", "--yes",
+		"--engine-stop-cmd", fmt.Sprintf("%s stop %d", labScript(), n.n),
+		"--engine-start-cmd", fmt.Sprintf("%s start %d", labScript(), n.n)}, args...)...)
 }

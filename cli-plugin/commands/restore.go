@@ -92,7 +92,11 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 	if err != nil {
 		return err
 	}
-	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
+	}
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, unlockKey)
 	if err != nil {
 		return err
 	}

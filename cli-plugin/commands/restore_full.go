@@ -23,10 +23,11 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 	if err != nil {
 		return err
 	}
-	if meta.Autolock && opts.unlockKeyFile != "" {
-		return fmt.Errorf("backup %s is of an autolocked swarm: this version restores autolocked swarms selectively (--only), not with --full", sn.ID.Short())
+	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
+	if err != nil {
+		return err
 	}
-	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, unlockKey)
 	if err != nil {
 		return err
 	}
@@ -39,22 +40,32 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 		info.Info.Name, sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"), meta.NodeName)
 	fmt.Fprintf(out, "  the engine stops, %s/swarm is moved aside (kept), the backup takes its place,\n", info.Info.DockerRootDir)
 	fmt.Fprintf(out, "  the engine starts and a new single-manager cluster is formed with %s\n", describeCounts(meta.Counts))
+	if meta.Autolock {
+		fmt.Fprintf(out, "  the swarm was autolocked: it is unlocked with the key given, and locked again with a new key\n")
+	}
+	if opts.advertiseAddr != "" {
+		fmt.Fprintf(out, "  this manager advertises %s (the backup's state files are rewritten to it)\n", opts.advertiseAddr)
+	}
 	if err := confirm(dockerCli, opts.yes, "Go ahead?", "run a full restore"); err != nil {
 		return err
 	}
 	fr := &controlplane.FullRestore{
-		Backup: b, RootDir: info.Info.DockerRootDir, AdvertiseAddr: opts.advertiseAddr,
+		Backup: b, RootDir: info.Info.DockerRootDir, AdvertiseAddr: opts.advertiseAddr, UnlockKey: unlockKey,
 		Engine: controlplane.DefaultEngineControl(opts.stopCmd, opts.startCmd),
 		Say:    func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) },
 	}
-	aside, err := fr.Run(ctx, api)
+	res, err := fr.Run(ctx, api)
 	if err != nil {
-		if aside != "" {
-			return fmt.Errorf("%w (the replaced swarm directory is at %s)", err, aside)
+		if res.Aside != "" {
+			return fmt.Errorf("%w (the replaced swarm directory is at %s)", err, res.Aside)
 		}
 		return err
 	}
 	fmt.Fprintf(out, "The cluster runs again on this manager, with the backup's objects.\n")
+	if res.UnlockKey != "" {
+		fmt.Fprintf(out, "The swarm is autolocked again. Its new unlock key, needed to unlock managers after a restart\n")
+		fmt.Fprintf(out, "and for backups taken from now on; keep it safe (docker swarm unlock-key shows it again):\n\n    %s\n\n", res.UnlockKey)
+	}
 	fmt.Fprintf(out, "Next: remove the managers that are gone (docker node ls; docker node demote NODE && docker node rm --force NODE),\n")
 	fmt.Fprintf(out, "then join new or surviving nodes again (docker swarm join-token manager|worker; on them: docker swarm leave --force, docker swarm join ...).\n")
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,17 +14,33 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
+
+	"github.com/swarmbackup/swarmbackup/shared/atomicfile"
+	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
 
 // FullRestore puts a backup's swarm directory in place of this manager's and starts a new
 // single-manager cluster from it (docker swarm init --force-new-cluster). The directory it
 // replaces is moved aside, never deleted.
 type FullRestore struct {
-	Backup        *Backup
-	RootDir       string // the engine's DockerRootDir
-	Engine        EngineControl
-	AdvertiseAddr string // empty: the address the backup recorded
-	Say           func(format string, args ...any)
+	Backup  *Backup
+	RootDir string // the engine's DockerRootDir
+	Engine  EngineControl
+	// AdvertiseAddr is this manager's address when it differs from the backup's: the state
+	// files are rewritten to it. Empty keeps the address the backup recorded.
+	AdvertiseAddr string
+	// UnlockKey opens an autolocked backup: a locked manager refuses force-new-cluster, so
+	// the key material is unsealed offline first and the swarm locked again afterwards.
+	UnlockKey string
+	Say       func(format string, args ...any)
+}
+
+// Result is what a full restore leaves behind.
+type Result struct {
+	// Aside is where the replaced swarm directory was kept.
+	Aside string
+	// UnlockKey is the new unlock key of a swarm that was autolocked: the old one is retired.
+	UnlockKey string
 }
 
 // CheckFullRestore refuses what cannot work: a backup from a newer engine line, or too
@@ -47,61 +64,114 @@ func CheckFullRestore(b *Backup, liveVersion, rootDir string) error {
 	return nil
 }
 
-// Run carries the restore out and returns where the replaced directory was kept.
-func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (string, error) {
+// Run carries the restore out. Once the backup is in place, the result says where the
+// replaced directory was kept, even when a later step fails.
+func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, error) {
+	var res Result
 	live := filepath.Join(f.RootDir, "swarm")
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	staging := filepath.Join(f.RootDir, "swarm.restoring-"+stamp)
 	aside := filepath.Join(f.RootDir, "swarm.replaced-"+stamp)
-	listen, advertise := recordedAddrs(f.Backup.SwarmDir())
-	if f.AdvertiseAddr != "" {
-		advertise = f.AdvertiseAddr
-	}
 
 	// Everything that can fail without touching the engine happens first.
-	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
+	listen, advertise, err := f.stage(staging)
+	if err != nil {
 		_ = os.RemoveAll(staging)
-		return "", fmt.Errorf("stage the backup beside %s: %w", live, err)
+		return res, fmt.Errorf("stage the backup beside %s: %w", live, err)
 	}
 	f.Say("stopping the engine (%s)", f.Engine.Stop)
 	if err := f.Engine.StopEngine(ctx, c); err != nil {
 		_ = os.RemoveAll(staging)
-		return "", err
+		return res, err
 	}
 	if err := os.Rename(live, aside); err != nil && !os.IsNotExist(err) {
 		_ = os.RemoveAll(staging)
-		return "", f.restart(ctx, c, fmt.Errorf("move %s aside: %w", live, err))
+		return res, f.restart(ctx, c, fmt.Errorf("move %s aside: %w", live, err))
 	}
 	if err := os.Rename(staging, live); err != nil {
 		_ = os.Rename(aside, live)
-		return "", f.restart(ctx, c, fmt.Errorf("put the backup in place: %w", err))
+		return res, f.restart(ctx, c, fmt.Errorf("put the backup in place: %w", err))
 	}
+	res.Aside = aside
 	f.Say("the replaced swarm directory is kept at %s", aside)
 	f.Say("starting the engine (%s)", f.Engine.Start)
 	if err := run(ctx, f.Engine.Start); err != nil {
-		return aside, fmt.Errorf("start the engine: %w", err)
+		return res, fmt.Errorf("start the engine: %w", err)
 	}
 	if err := waitForAPI(ctx, c); err != nil {
-		return aside, err
+		return res, err
 	}
 	f.Say("forming a new cluster from the backup (force-new-cluster, advertising %s)", orDefault(advertise, "the default address"))
-	_, err := c.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: orDefault(listen, "0.0.0.0:2377"), AdvertiseAddr: advertise, ForceNewCluster: true})
+	_, err = c.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: orDefault(listen, "0.0.0.0:2377"), AdvertiseAddr: advertise, ForceNewCluster: true})
 	if err != nil {
-		return aside, fmt.Errorf("docker swarm init --force-new-cluster: %w", err)
+		return res, fmt.Errorf("docker swarm init --force-new-cluster: %w", err)
 	}
+	if err := waitForCluster(ctx, c); err != nil {
+		return res, err
+	}
+	if f.Backup.Meta.Autolock {
+		f.Say("locking the swarm again with a new unlock key")
+		if res.UnlockKey, err = relock(ctx, c); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// stage copies the backup beside the live directory and prepares it to start on this host:
+// unsealed when it is autolocked, its addresses rewritten when this host's differ.
+func (f *FullRestore) stage(staging string) (listen, advertise string, err error) {
+	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
+		return "", "", err
+	}
+	if f.Backup.Meta.Autolock {
+		if err := swarmstate.Unseal(staging, f.UnlockKey); err != nil {
+			return "", "", err
+		}
+	}
+	listen, advertise = recordedAddrs(staging)
+	if f.AdvertiseAddr != "" && f.AdvertiseAddr != advertise {
+		if listen, err = rewriteAddrs(staging, f.AdvertiseAddr); err != nil {
+			return "", "", err
+		}
+		advertise = f.AdvertiseAddr
+	}
+	return listen, advertise, nil
+}
+
+func waitForCluster(ctx context.Context, c client.APIClient) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		info, err := c.Info(ctx, client.InfoOptions{})
 		if err == nil && info.Info.Swarm.ControlAvailable && info.Info.Swarm.LocalNodeState == swarm.LocalNodeStateActive {
 			if _, err := c.ServiceList(ctx, client.ServiceListOptions{}); err == nil {
-				return aside, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return aside, fmt.Errorf("the new cluster is not healthy two minutes after force-new-cluster")
+			return fmt.Errorf("the new cluster is not healthy two minutes after force-new-cluster")
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// relock turns autolock on with a fresh unlock key and returns it: the key of the backup's
+// time has been handled outside the swarm and is retired.
+func relock(ctx context.Context, c client.APIClient) (string, error) {
+	sw, err := c.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("lock the swarm again: %w", err)
+	}
+	spec := sw.Swarm.Spec
+	spec.EncryptionConfig.AutoLockManagers = true
+	if _, err := c.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: spec, RotateManagerUnlockKey: true}); err != nil {
+		return "", fmt.Errorf("lock the swarm again (docker swarm update --autolock=true; docker swarm unlock-key --rotate): %w", err)
+	}
+	key, err := c.SwarmGetUnlockKey(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read the new unlock key (docker swarm unlock-key): %w", err)
+	}
+	return key.Key, nil
 }
 
 // restart starts the engine again after a failure before the backup was in place.
@@ -121,6 +191,50 @@ func waitForAPI(ctx context.Context, c client.APIClient) error {
 		time.Sleep(300 * time.Millisecond)
 	}
 	return fmt.Errorf("the engine does not answer two minutes after starting")
+}
+
+// rewriteAddrs points the engine's state file in a swarm directory at a new advertise
+// address, for a host whose address differs from the backup's, and returns the listen
+// address to use: one bound to the old host's address becomes the wildcard.
+func rewriteAddrs(swarmDir, advertise string) (string, error) {
+	path := filepath.Join(swarmDir, "docker-state.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the engine's swarm state: %w", err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(data, &st); err != nil {
+		return "", fmt.Errorf("read the engine's swarm state: %w", err)
+	}
+	oldHost := hostOf(fmt.Sprint(st["AdvertiseAddr"]))
+	newHost := hostOf(advertise)
+	listen, _ := st["ListenAddr"].(string)
+	if h, port, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		listen = net.JoinHostPort("0.0.0.0", port)
+	}
+	st["ListenAddr"] = listen
+	st["AdvertiseAddr"] = advertise
+	if _, ok := st["LocalAddr"]; ok {
+		st["LocalAddr"] = newHost
+	}
+	if dp, _ := st["DataPathAddr"].(string); dp != "" && hostOf(dp) == oldHost {
+		st["DataPathAddr"] = newHost
+	}
+	out, err := json.Marshal(st)
+	if err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteFile(path, out, 0o600); err != nil {
+		return "", fmt.Errorf("rewrite the engine's swarm state: %w", err)
+	}
+	return listen, nil
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // recordedAddrs reads the listen and advertise addresses the engine kept in the backup.

@@ -1,7 +1,7 @@
 // Package swarmstate reads a copy of a manager's swarm directory offline: the raft keys
 // kept in the node key's PEM headers, the raft snapshot and write-ahead log, and the store
-// of objects (nodes, services, networks, secrets, configs) they describe. It only ever
-// reads, and only from a copy: nothing here opens a live manager's files.
+// of objects (nodes, services, networks, secrets, configs) they describe. It reads only from
+// a copy, never a live manager's files; its one writer, Unseal, rewrites a restored copy.
 package swarmstate
 
 import (
