@@ -91,7 +91,8 @@ func peers(e *env) []peer {
 	return ps
 }
 
-// ours runs swarmbackup's own engine: `bench ours backup|restore BUCKET DIR`.
+// ours runs swarmbackup's own engine: `bench ours backup|restore BUCKET DIR`. A BUCKET that
+// is an absolute path is a local repository instead, to compare with the plugin's default.
 func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 	lookup := func(k string) (string, bool) {
 		switch k {
@@ -102,7 +103,11 @@ func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 		}
 		return "", false
 	}
-	be, err := config.OpenBackend(ctx, "s3:http://"+e.endpoint+"/"+bucket, lookup)
+	repoURL := "s3:http://" + e.endpoint + "/" + bucket
+	if filepath.IsAbs(bucket) {
+		repoURL = bucket
+	}
+	be, err := config.OpenBackend(ctx, repoURL, lookup)
 	if err != nil {
 		return err
 	}

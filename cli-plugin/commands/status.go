@@ -128,8 +128,17 @@ func listSwarmNodes(ctx context.Context, api client.APIClient) []swarmNode {
 // every problem an operator must look at.
 func assess(now time.Time, beats []heartbeat.Beat, list []*snapshot.Snapshot, nodes []swarmNode) statusReport {
 	r := statusReport{Agents: []agentStatus{}, Volumes: []volumeStatus{}, Swarms: []swarmStatus{}, Problems: []string{}}
+	member := map[string]bool{}
+	for _, n := range nodes {
+		member[n.ID] = true
+	}
 	reported := map[string]bool{}
 	for _, b := range beats {
+		// On a manager, agents of other clusters sharing the repository, and of nodes
+		// removed from this one, are not this swarm's business.
+		if len(nodes) > 0 && !member[b.Node] {
+			continue
+		}
 		reported[b.Node] = true
 		a := agentStatus{Node: b.Node, Host: b.Host, Version: b.Version, LastSeen: b.Time, Volumes: len(b.Volumes), State: "ok"}
 		if b.Stale(now) {

@@ -28,6 +28,8 @@ func TestStatusNamesEveryProblemAndNothingElse(t *testing.T) {
 			{Name: "manual", CreatedAt: now.Add(-48 * time.Hour)},
 		}},
 		{Node: "n2", Host: "node2", Time: now.Add(-10 * time.Minute), Interval: time.Minute},
+		// A node of another cluster, or one removed: not this swarm's problem.
+		{Node: "elsewhere", Host: "node1", Time: now.Add(-time.Hour), Interval: time.Minute},
 	}
 	nodes := []swarmNode{{ID: "n1", Host: "node1"}, {ID: "n2", Host: "node2"}, {ID: "n3", Host: "node3", Down: true}}
 

@@ -45,7 +45,7 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 	name := r.leaseName(chain)
 	rec := leaseRecord{
 		Holder:  fmt.Sprintf("%s (pid %d)", holder, os.Getpid()),
-		Lock:    lockRecord{Host: hostname(), PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()), Time: time.Now().UTC()},
+		Lock:    r.holder(),
 		Expires: time.Now().Add(leaseTTL).UTC(),
 	}
 	plain, _ := json.Marshal(rec)
@@ -65,7 +65,7 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 		if err != nil {
 			return nil, err
 		}
-		if held != nil && time.Now().Before(held.Expires) && !holderDied(held.Lock) {
+		if held != nil && time.Now().Before(held.Expires) && !r.holderDied(held.Lock) {
 			return nil, fmt.Errorf("%s is %w: %s since %s", chain, ErrLeased, held.Holder, held.Lock.Time.Format(time.RFC3339))
 		}
 		// Expired or abandoned: remove it and try once more; a racing writer may win.
@@ -117,9 +117,4 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.cancel()
 	<-l.done
 	return l.repo.be.Delete(context.WithoutCancel(ctx), l.name)
-}
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
 }

@@ -25,6 +25,8 @@ type lockRecord struct {
 	PID       int       `json:"pid"`
 	BootID    string    `json:"boot_id,omitempty"`
 	Start     uint64    `json:"start,omitempty"` // the process's start time, in ticks since boot
+	PIDNS     string    `json:"pid_ns,omitempty"` // PIDs mean something only in the same namespace
+	Agent     string    `json:"agent,omitempty"`  // the long-lived program the process runs for, if any
 	Purpose   string    `json:"purpose"`
 	Exclusive bool      `json:"exclusive"`
 	Time      time.Time `json:"time"`
@@ -45,9 +47,8 @@ var ErrLocked = errors.New("repository is in use")
 
 // Lock takes a shared or exclusive lock for purpose (such as "backup of volume db").
 func (r *Repository) Lock(ctx context.Context, exclusive bool, purpose string) (*Lock, error) {
-	host, _ := os.Hostname()
-	rec := lockRecord{Host: host, PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()),
-		Purpose: purpose, Exclusive: exclusive, Time: time.Now().UTC()}
+	rec := r.holder()
+	rec.Purpose, rec.Exclusive = purpose, exclusive
 	id, err := r.SaveFile(ctx, LockFile, rec)
 	if err != nil {
 		return nil, fmt.Errorf("lock the repository: %w", err)
@@ -78,7 +79,7 @@ func (r *Repository) conflictingLock(ctx context.Context, own ID, exclusive bool
 		if err := r.LoadFile(ctx, LockFile, id, &rec); err != nil {
 			continue // removed meanwhile, or damaged: it protects nothing
 		}
-		if time.Since(rec.Time) > lockStale || holderDied(rec) {
+		if time.Since(rec.Time) > lockStale || r.holderDied(rec) {
 			continue
 		}
 		if exclusive || rec.Exclusive {
@@ -118,18 +119,66 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	return l.repo.DeleteFile(context.WithoutCancel(ctx), LockFile, l.id)
 }
 
-// holderDied reports whether a lock was taken on this machine by a process that no longer
-// runs, so that a killed backup or prune does not block the next run until its lock is stale.
-func holderDied(rec lockRecord) bool {
+// SetAgent names the long-lived program this process is, one per engine (the volume plugin of
+// engine X): a lock or lease left by an earlier run of the same agent, in another PID
+// namespace, belongs to a process that is gone, since the agent runs once per engine.
+func (r *Repository) SetAgent(name string) { r.agent = name }
+
+// holder describes this process for a lock or lease.
+func (r *Repository) holder() lockRecord {
 	host, _ := os.Hostname()
-	if rec.Host != host || rec.BootID == "" {
+	return lockRecord{Host: host, PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()),
+		PIDNS: pidNamespace(), Agent: r.agent, Time: time.Now().UTC()}
+}
+
+// holderDied reports whether a lock was taken by a process known to be gone, so that a
+// killed backup or prune does not block the next run until its lock is stale. A holder in
+// another PID namespace (a plugin, seen from the host) is judged only by its agent name.
+func (r *Repository) holderDied(rec lockRecord) bool {
+	if rec.BootID == "" {
+		return false
+	}
+	if r.agent != "" && rec.Agent == r.agent && rec.PIDNS != pidNamespace() && rec.BootID == bootID() {
+		return true // an earlier run of this agent
+	}
+	host, _ := os.Hostname()
+	if rec.Host != host {
 		return false
 	}
 	if rec.BootID != bootID() {
 		return true // the machine restarted since
 	}
+	if rec.PIDNS != pidNamespace() {
+		return false
+	}
 	start := processStart(rec.PID)
 	return start == 0 || start != rec.Start
+}
+
+// RemoveDeadLocks deletes the locks and leases whose holders are known to be gone; an agent
+// calls it when it starts, so that what its killed predecessor held blocks no one.
+func (r *Repository) RemoveDeadLocks(ctx context.Context) (int, error) {
+	var ids []ID
+	if err := r.ListFiles(ctx, LockFile, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
+		return 0, fmt.Errorf("list locks: %w", err)
+	}
+	removed := 0
+	for _, id := range ids {
+		var rec lockRecord
+		if r.LoadFile(ctx, LockFile, id, &rec) != nil || !r.holderDied(rec) {
+			continue
+		}
+		if err := r.DeleteFile(ctx, LockFile, id); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+func pidNamespace() string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return ns
 }
 
 func bootID() string {

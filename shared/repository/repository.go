@@ -49,6 +49,7 @@ type repoConfig struct {
 
 // Repository is an open repository. Its methods are safe for concurrent use.
 type Repository struct {
+	agent string // see SetAgent
 	be    storage.Backend
 	cfg   repoConfig
 	crypt *crypter

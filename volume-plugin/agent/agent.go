@@ -43,6 +43,8 @@ type Agent struct {
 	holder  *quiesce.Holder
 	log     *slog.Logger
 
+	swept sync.Once // the locks of a killed predecessor, removed once
+
 	mu     sync.Mutex
 	jobs   map[string]*agentapi.Job
 	active map[string]string        // volume -> running job ID
@@ -104,7 +106,7 @@ func (a *Agent) Restore(req agentapi.RestoreRequest) (agentapi.Job, error) {
 
 func (a *Agent) restore(job *agentapi.Job, req agentapi.RestoreRequest, report func(done, total uint64)) error {
 	start := time.Now()
-	repo, err := a.repos.Open(a.ctx)
+	repo, err := a.openRepo(a.ctx)
 	if err != nil {
 		return err
 	}
@@ -160,6 +162,29 @@ func (a *Agent) Fill(volume string, opts volumeopts.Options) {
 		// The driver calls Fill holding its lock: report back from elsewhere.
 		go a.volumes.FillDone(volume, err)
 	}
+}
+
+// openRepo opens the repository as this engine's agent: locks and leases a killed earlier run
+// of the plugin left are recognised as dead, and removed at the first chance.
+func (a *Agent) openRepo(ctx context.Context) (*repository.Repository, error) {
+	repo, err := a.repos.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	engineID, _ := a.engine.Identity(ctx)
+	if engineID == "" {
+		return repo, nil
+	}
+	repo.SetAgent("swarmbackup plugin of engine " + engineID)
+	a.swept.Do(func() {
+		n, err := repo.RemoveDeadLocks(ctx)
+		if err != nil {
+			a.log.Warn("remove locks an earlier run left", "err", err)
+		} else if n > 0 {
+			a.log.Info("removed locks an earlier run left", "locks", n)
+		}
+	})
+	return repo, nil
 }
 
 var errNoSnapshot = errors.New("the repository holds no snapshot of the volume")
@@ -225,7 +250,7 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 // snapshot backs up a volume; with a quiesce mode its containers are held while the tree is
 // captured, and released before the upload.
 func (a *Agent) snapshot(volume string, opts volumeopts.Options, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
-	repo, err := a.repos.Open(a.ctx)
+	repo, err := a.openRepo(a.ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,9 @@ import (
 type Engine struct {
 	api *client.Client
 
-	mu           sync.Mutex
-	name, nodeID string
-	lastAsk      time.Time
+	mu                              sync.Mutex
+	name, nodeID, engineID, cluster string
+	lastAsk                         time.Time
 }
 
 // NewEngine returns an engine client for the socket at path; it connects lazily.
@@ -40,7 +40,10 @@ func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if info, err := e.api.Info(ctx, client.InfoOptions{}); err == nil {
-			e.name, e.nodeID = info.Info.Name, info.Info.Swarm.NodeID
+			e.name, e.nodeID, e.engineID = info.Info.Name, info.Info.Swarm.NodeID, info.Info.ID
+			if info.Info.Swarm.Cluster != nil {
+				e.cluster = info.Info.Swarm.Cluster.ID
+			}
 		}
 	}
 	if e.name == "" {
@@ -52,3 +55,11 @@ func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
 
 // API returns the engine client, nil when the socket path was unusable.
 func (e *Engine) API() *client.Client { return e.api }
+
+// Identity returns the engine's own ID and its swarm's cluster ID, once the engine answered.
+func (e *Engine) Identity(ctx context.Context) (engineID, cluster string) {
+	e.Node(ctx)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.engineID, e.cluster
+}

@@ -39,7 +39,7 @@ func (a *Agent) RunHeartbeat(ctx context.Context, volumes Inventory, interval ti
 }
 
 func (a *Agent) beat(ctx context.Context, volumes Inventory, interval time.Duration) error {
-	repo, err := a.repos.Open(ctx)
+	repo, err := a.openRepo(ctx)
 	if err != nil {
 		return err
 	}

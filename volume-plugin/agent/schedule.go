@@ -79,7 +79,7 @@ func (a *Agent) scheduledSnapshot(volume string, opts volumeopts.Options) {
 }
 
 func (a *Agent) applyKeep(volume string, opts volumeopts.Options) {
-	repo, err := a.repos.Open(a.ctx)
+	repo, err := a.openRepo(a.ctx)
 	if err != nil {
 		a.log.Error("apply keep", "volume", volume, "err", err)
 		return
