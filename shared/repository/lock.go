@@ -24,7 +24,7 @@ type lockRecord struct {
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	BootID    string    `json:"boot_id,omitempty"`
-	Start     uint64    `json:"start,omitempty"` // the process's start time, in ticks since boot
+	Start     uint64    `json:"start,omitempty"`  // the process's start time, in ticks since boot
 	PIDNS     string    `json:"pid_ns,omitempty"` // PIDs mean something only in the same namespace
 	Agent     string    `json:"agent,omitempty"`  // the long-lived program the process runs for, if any
 	Purpose   string    `json:"purpose"`
