@@ -69,7 +69,11 @@ func (o *repoOptions) openSwarmBackup(ctx context.Context, id string) (*reposito
 
 // decodeSwarmBackup brings a swarm backup back and decodes it; an autolocked swarm's backup
 // needs the unlock key it had then, from keyFile.
-func decodeSwarmBackup(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapshot, meta controlplane.Metadata, unlockKey string) (*controlplane.Backup, error) {
+func decodeSwarmBackup(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapshot, meta controlplane.Metadata, keyFile string) (*controlplane.Backup, error) {
+	unlockKey, err := readUnlockKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
 	if meta.Autolock && unlockKey == "" {
 		return nil, fmt.Errorf("backup %s is of an autolocked swarm: give the unlock key it had then with --unlock-key-file", sn.ID.Short())
 	}
@@ -87,11 +91,7 @@ func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions,
 	}
 	res := inspectResult{Backup: summarize(sn), Metadata: meta, Objects: objects}
 	if opts.showSecretValues {
-		unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-		if err != nil {
-			return err
-		}
-		b, err := decodeSwarmBackup(ctx, repo, sn, meta, unlockKey)
+		b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 		if err != nil {
 			return err
 		}

@@ -92,11 +92,7 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 	if err != nil {
 		return err
 	}
-	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-	if err != nil {
-		return err
-	}
-	b, err := decodeSwarmBackup(ctx, repo, sn, meta, unlockKey)
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,7 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 	if err != nil {
 		return err
 	}
-	unlockKey, err := readUnlockKey(opts.unlockKeyFile)
-	if err != nil {
-		return err
-	}
-	b, err := decodeSwarmBackup(ctx, repo, sn, meta, unlockKey)
+	b, err := decodeSwarmBackup(ctx, repo, sn, meta, opts.unlockKeyFile)
 	if err != nil {
 		return err
 	}
@@ -50,7 +46,7 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 		return err
 	}
 	fr := &controlplane.FullRestore{
-		Backup: b, RootDir: info.Info.DockerRootDir, AdvertiseAddr: opts.advertiseAddr, UnlockKey: unlockKey,
+		Backup: b, RootDir: info.Info.DockerRootDir, AdvertiseAddr: opts.advertiseAddr,
 		Engine: controlplane.DefaultEngineControl(opts.stopCmd, opts.startCmd),
 		Say:    func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) },
 	}

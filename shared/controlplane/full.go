@@ -29,10 +29,7 @@ type FullRestore struct {
 	// AdvertiseAddr is this manager's address when it differs from the backup's: the state
 	// files are rewritten to it. Empty keeps the address the backup recorded.
 	AdvertiseAddr string
-	// UnlockKey opens an autolocked backup: a locked manager refuses force-new-cluster, so
-	// the key material is unsealed offline first and the swarm locked again afterwards.
-	UnlockKey string
-	Say       func(format string, args ...any)
+	Say           func(format string, args ...any)
 }
 
 // Result is what a full restore leaves behind.
@@ -124,8 +121,10 @@ func (f *FullRestore) stage(staging string) (listen, advertise string, err error
 	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
 		return "", "", err
 	}
+	// A locked manager refuses force-new-cluster: the copy's key material is unsealed with
+	// the key that opened the backup, and the swarm is locked again afterwards.
 	if f.Backup.Meta.Autolock {
-		if err := swarmstate.Unseal(staging, f.UnlockKey); err != nil {
+		if err := swarmstate.Unseal(staging, f.Backup.UnlockKey); err != nil {
 			return "", "", err
 		}
 	}

@@ -25,6 +25,8 @@ type Backup struct {
 	State    *swarmstate.State
 	Services []swarm.Service
 	Networks []network.Summary
+	// UnlockKey opened an autolocked backup; a full restore unseals the copy with it.
+	UnlockKey string
 }
 
 // ReadMeta decodes a swarm snapshot's metadata.
@@ -49,7 +51,7 @@ func Open(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapsho
 	if err != nil {
 		return nil, err
 	}
-	b := &Backup{Snapshot: sn, Meta: meta, Dir: dir}
+	b := &Backup{Snapshot: sn, Meta: meta, Dir: dir, UnlockKey: unlockKey}
 	if _, err := restorer.Restore(ctx, repo, sn.Tree, filepath.Join(dir, "backup"), restorer.Options{}); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("read backup %s: %w", sn.ID.Short(), err)
