@@ -55,22 +55,12 @@ func Save(ctx context.Context, repo *repository.Repository, b Beat) error {
 // List returns every agent's last beat, by host name; records that cannot be read are
 // returned as errors beside the others.
 func List(ctx context.Context, repo *repository.Repository) ([]Beat, []error, error) {
-	var ids []repository.ID
-	if err := repo.ListFiles(ctx, repository.HeartbeatFile, func(id repository.ID) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return nil, nil, fmt.Errorf("list the agents' reports: %w", err)
-	}
 	var beats []Beat
-	var problems []error
-	for _, id := range ids {
-		var b Beat
-		if err := repo.LoadFile(ctx, repository.HeartbeatFile, id, &b); err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		beats = append(beats, b)
+	problems, err := repository.LoadFiles(ctx, repo, repository.HeartbeatFile, func(_ repository.ID, b *Beat) {
+		beats = append(beats, *b)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the agents' reports: %w", err)
 	}
 	sort.Slice(beats, func(i, j int) bool { return beats[i].Host < beats[j].Host })
 	return beats, problems, nil

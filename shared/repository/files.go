@@ -91,6 +91,26 @@ func (r *Repository) ListFiles(ctx context.Context, kind FileKind, fn func(ID) e
 	})
 }
 
+// LoadFiles reads every record of a kind, each into a fresh T handed to keep with its ID.
+// Records that cannot be read are returned as errors, so that one damaged record hides
+// nothing else; the error is for the listing itself.
+func LoadFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep func(ID, *T)) ([]error, error) {
+	var ids []ID
+	if err := r.ListFiles(ctx, kind, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
+		return nil, err
+	}
+	var problems []error
+	for _, id := range ids {
+		v := new(T)
+		if err := r.LoadFile(ctx, kind, id, v); err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		keep(id, v)
+	}
+	return problems, nil
+}
+
 // DeleteFile removes a record.
 func (r *Repository) DeleteFile(ctx context.Context, kind FileKind, id ID) error {
 	return r.be.Delete(ctx, fileName(kind, id))

@@ -155,8 +155,9 @@ func (r *Repository) holderDied(rec lockRecord) bool {
 	return start == 0 || start != rec.Start
 }
 
-// RemoveDeadLocks deletes the locks and leases whose holders are known to be gone; an agent
-// calls it when it starts, so that what its killed predecessor held blocks no one.
+// RemoveDeadLocks deletes the locks whose holders are known to be gone; an agent calls it
+// when it starts, so that what its killed predecessor held blocks no one. (A dead holder's
+// lease is taken over by the next TakeLease on its chain.)
 func (r *Repository) RemoveDeadLocks(ctx context.Context) (int, error) {
 	var ids []ID
 	if err := r.ListFiles(ctx, LockFile, func(id ID) error { ids = append(ids, id); return nil }); err != nil {

@@ -80,22 +80,13 @@ func Load(ctx context.Context, r *repository.Repository, id repository.ID) (*Sna
 // List returns every snapshot, oldest first. Records that cannot be read are returned as
 // errors beside the others, so that one damaged record hides nothing else.
 func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, error) {
-	var ids []repository.ID
-	if err := r.ListFiles(ctx, repository.SnapshotFile, func(id repository.ID) error {
-		ids = append(ids, id)
-		return nil
-	}); err != nil {
-		return nil, nil, fmt.Errorf("list snapshots: %w", err)
-	}
 	var out []*Snapshot
-	var problems []error
-	for _, id := range ids {
-		sn, err := Load(ctx, r, id)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
+	problems, err := repository.LoadFiles(ctx, r, repository.SnapshotFile, func(id repository.ID, sn *Snapshot) {
+		sn.ID = id
 		out = append(out, sn)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, problems, nil
