@@ -7,6 +7,7 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 )
 
 // Inventory lists a node's volumes for its heartbeat.
@@ -15,13 +16,24 @@ type Inventory interface {
 }
 
 // RunHeartbeat reports the agent's state to the repository now and every interval until ctx
-// ends. An unreachable repository is logged once, and again when it changes.
+// ends. An unreachable repository is logged once, and again when it changes. The repository
+// stays open between beats, which only write one record: opening it derives the key and
+// reads the index. It is opened again after a failed beat.
 func (a *Agent) RunHeartbeat(ctx context.Context, volumes Inventory, interval time.Duration) {
 	lastErr := ""
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var repo *repository.Repository
 	for {
-		err := a.beat(ctx, volumes, interval)
+		var err error
+		if repo == nil {
+			repo, err = a.openRepo(ctx)
+		}
+		if err == nil {
+			if err = a.beat(ctx, repo, volumes, interval); err != nil {
+				repo = nil
+			}
+		}
 		switch {
 		case err != nil && err.Error() != lastErr:
 			a.log.Error("heartbeat not written", "err", err)
@@ -38,11 +50,7 @@ func (a *Agent) RunHeartbeat(ctx context.Context, volumes Inventory, interval ti
 	}
 }
 
-func (a *Agent) beat(ctx context.Context, volumes Inventory, interval time.Duration) error {
-	repo, err := a.openRepo(ctx)
-	if err != nil {
-		return err
-	}
+func (a *Agent) beat(ctx context.Context, repo *repository.Repository, volumes Inventory, interval time.Duration) error {
 	host, node := a.engine.Node(ctx)
 	if node == "" {
 		node = host
