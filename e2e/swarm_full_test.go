@@ -76,3 +76,43 @@ func TestAutolockedSwarmRestoredWithFullAndLockedAgainWithANewKey(t *testing.T) 
 	})
 	survivor.docker("secret", "rm", secret)
 }
+
+// A manager's backup restored on another host: the restored manager advertises its own
+// address, in the raft membership too, so the lost managers' replacements can join it.
+func TestFullRestoreOnAHostWithAnotherAddress(t *testing.T) {
+	l := newLab(t)
+	origin := l.leader()
+	target := l.node(origin.n%l.nodes + 1)
+	addr := target.docker("info", "--format", "{{.Swarm.NodeAddr}}")
+	originID := origin.nodeID()
+	secret := unique("moved")
+	value := filepath.Join(t.TempDir(), "value")
+	if err := os.WriteFile(value, []byte("on another host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	origin.docker("secret", "create", secret, value)
+	id := origin.backup()
+
+	rejoin := l.stopAllBut(target)
+	r := target.fullRestore(id, "--advertise-addr", addr)
+	if r.err != nil {
+		t.Fatal(r)
+	}
+	if got := target.docker("node", "inspect", "self", "--format", "{{.ManagerStatus.Addr}}"); got != addr+":2377" {
+		t.Fatalf("the restored manager is known to raft at %s, want %s:2377\n%s", got, addr, r.stdout)
+	}
+	if got := target.docker("node", "inspect", "self", "--format", "{{.ID}}"); got != originID {
+		t.Errorf("the restored manager is node %s, not the backup's", got)
+	}
+
+	// Managers join the restored one at its new address and serve the backup's objects.
+	rejoin()
+	for i := 1; i <= l.nodes; i++ {
+		if n := l.node(i); n.n != target.n {
+			if got := n.docker("secret", "inspect", secret, "--format", "{{.Spec.Name}}"); got != secret {
+				t.Errorf("%s, joined again, sees secret %q", n, got)
+			}
+		}
+	}
+	target.docker("secret", "rm", secret)
+}

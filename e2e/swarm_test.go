@@ -429,8 +429,9 @@ func (l *lab) joinAgain(survivor *node, gone []*node) {
 }
 
 // stopAllBut stops every engine of the lab except the survivor's, as if those managers were
-// lost, and brings them back into its cluster after the test.
-func (l *lab) stopAllBut(survivor *node) {
+// lost. The function it returns brings them back into the survivor's cluster; it runs after
+// the test too, once.
+func (l *lab) stopAllBut(survivor *node) (rejoin func()) {
 	l.t.Helper()
 	var gone []*node
 	for i := 1; i <= l.nodes; i++ {
@@ -441,7 +442,10 @@ func (l *lab) stopAllBut(survivor *node) {
 			}
 		}
 	}
-	l.t.Cleanup(func() { l.rejoin(survivor, gone) })
+	var once sync.Once
+	rejoin = func() { once.Do(func() { l.rejoin(survivor, gone) }) }
+	l.t.Cleanup(rejoin)
+	return rejoin
 }
 
 // fullRestore runs `restore --full --yes` on this manager with the lab's engine commands.

@@ -40,7 +40,7 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 		fmt.Fprintf(out, "  the swarm was autolocked: it is unlocked with the key given, and locked again with a new key\n")
 	}
 	if opts.advertiseAddr != "" {
-		fmt.Fprintf(out, "  this manager advertises %s (the backup's state files are rewritten to it)\n", opts.advertiseAddr)
+		fmt.Fprintf(out, "  this manager advertises %s (the backup's state files and raft membership move to it)\n", opts.advertiseAddr)
 	}
 	if err := confirm(dockerCli, opts.yes, "Go ahead?", "run a full restore"); err != nil {
 		return err

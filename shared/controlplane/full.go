@@ -71,7 +71,7 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	aside := filepath.Join(f.RootDir, "swarm.replaced-"+stamp)
 
 	// Everything that can fail without touching the engine happens first.
-	listen, advertise, err := f.stage(staging)
+	listen, advertise, id, err := f.stage(staging)
 	if err != nil {
 		_ = os.RemoveAll(staging)
 		return res, fmt.Errorf("stage the backup beside %s: %w", live, err)
@@ -106,6 +106,13 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	if err := waitForCluster(ctx, c); err != nil {
 		return res, err
 	}
+	old, err := readvertise(ctx, c, live, id)
+	if err != nil {
+		return res, err
+	}
+	if old != "" {
+		f.Say("the raft membership named this manager at %s; it now names the address it advertises", old)
+	}
 	if f.Backup.Meta.Autolock {
 		f.Say("locking the swarm again with a new unlock key")
 		if res.UnlockKey, err = relock(ctx, c); err != nil {
@@ -116,26 +123,30 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 }
 
 // stage copies the backup beside the live directory and prepares it to start on this host:
-// unsealed when it is autolocked, its addresses rewritten when this host's differ.
-func (f *FullRestore) stage(staging string) (listen, advertise string, err error) {
+// unsealed when it is autolocked, its addresses rewritten when this host's differ. It returns
+// the addresses to start with and the manager's identity, read while its key is unsealed.
+func (f *FullRestore) stage(staging string) (listen, advertise string, id swarmstate.Identity, err error) {
 	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
-		return "", "", err
+		return "", "", id, err
 	}
 	// A locked manager refuses force-new-cluster: the copy's key material is unsealed with
 	// the key that opened the backup, and the swarm is locked again afterwards.
 	if f.Backup.Meta.Autolock {
 		if err := swarmstate.Unseal(staging, f.Backup.UnlockKey); err != nil {
-			return "", "", err
+			return "", "", id, err
 		}
+	}
+	if id, err = swarmstate.ReadIdentity(staging); err != nil {
+		return "", "", id, err
 	}
 	listen, advertise = recordedAddrs(staging)
 	if f.AdvertiseAddr != "" && f.AdvertiseAddr != advertise {
 		if listen, err = rewriteAddrs(staging, f.AdvertiseAddr); err != nil {
-			return "", "", err
+			return "", "", id, err
 		}
 		advertise = f.AdvertiseAddr
 	}
-	return listen, advertise, nil
+	return listen, advertise, id, nil
 }
 
 func waitForCluster(ctx context.Context, c client.APIClient) error {

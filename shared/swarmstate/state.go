@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/moby/swarmkit/v2/api"
 	"github.com/moby/swarmkit/v2/manager/encryption"
@@ -241,4 +242,21 @@ func Names[T any](m map[string]T, name func(T) string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// NewestSnapshot names the newest raft snapshot file in a swarm directory, "" when there is
+// none. It only lists the directory, so it may look at a live manager's.
+func NewestSnapshot(swarmDir string) (string, error) {
+	entries, err := os.ReadDir(snapDir(swarmDir))
+	if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("list the raft snapshots: %w", err)
+	}
+	newest := ""
+	for _, e := range entries {
+		// term-index in fixed-width hex: the newest sorts last.
+		if name := e.Name(); strings.HasSuffix(name, ".snap") && name > newest {
+			newest = name
+		}
+	}
+	return newest, nil
 }
