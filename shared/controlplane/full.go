@@ -2,9 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/swarmbackup/swarmbackup/shared/atomicfile"
 	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
 
@@ -71,7 +68,7 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	aside := filepath.Join(f.RootDir, "swarm.replaced-"+stamp)
 
 	// Everything that can fail without touching the engine happens first.
-	listen, advertise, id, err := f.stage(staging)
+	st, id, err := f.stage(staging)
 	if err != nil {
 		_ = os.RemoveAll(staging)
 		return res, fmt.Errorf("stage the backup beside %s: %w", live, err)
@@ -98,10 +95,13 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	if err := waitForAPI(ctx, c); err != nil {
 		return res, err
 	}
-	f.Say("forming a new cluster from the backup (force-new-cluster, advertising %s)", orDefault(advertise, "the default address"))
-	_, err = c.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: orDefault(listen, "0.0.0.0:2377"), AdvertiseAddr: advertise, ForceNewCluster: true})
+	f.Say("forming a new cluster from the backup (force-new-cluster, advertising %s)", orDefault(st.AdvertiseAddr, "the default address"))
+	_, err = c.SwarmInit(ctx, client.SwarmInitOptions{
+		ListenAddr: orDefault(st.ListenAddr, "0.0.0.0:2377"), AdvertiseAddr: st.AdvertiseAddr,
+		DataPathAddr: st.DataPathAddr, DataPathPort: st.DataPathPort, ForceNewCluster: true,
+	})
 	if err != nil {
-		return res, fmt.Errorf("docker swarm init --force-new-cluster: %w", err)
+		return res, fmt.Errorf("docker swarm init --force-new-cluster --advertise-addr %s: %w", orDefault(st.AdvertiseAddr, "ADDR"), err)
 	}
 	if err := waitForCluster(ctx, c); err != nil {
 		return res, err
@@ -123,30 +123,35 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 }
 
 // stage copies the backup beside the live directory and prepares it to start on this host:
-// unsealed when it is autolocked, its addresses rewritten when this host's differ. It returns
-// the addresses to start with and the manager's identity, read while its key is unsealed.
-func (f *FullRestore) stage(staging string) (listen, advertise string, id swarmstate.Identity, err error) {
+// unsealed when it is autolocked, without the engine's state file, whose addresses it
+// returns (moved to this host's when they differ), and the manager's identity, read while
+// its key is unsealed.
+func (f *FullRestore) stage(staging string) (engineState, swarmstate.Identity, error) {
+	var (
+		st engineState
+		id swarmstate.Identity
+	)
 	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
-		return "", "", id, err
+		return st, id, err
 	}
 	// A locked manager refuses force-new-cluster: the copy's key material is unsealed with
 	// the key that opened the backup, and the swarm is locked again afterwards.
 	if f.Backup.Meta.Autolock {
 		if err := swarmstate.Unseal(staging, f.Backup.UnlockKey); err != nil {
-			return "", "", id, err
+			return st, id, err
 		}
 	}
-	if id, err = swarmstate.ReadIdentity(staging); err != nil {
-		return "", "", id, err
+	id, err := swarmstate.ReadIdentity(staging)
+	if err != nil {
+		return st, id, err
 	}
-	listen, advertise = recordedAddrs(staging)
-	if f.AdvertiseAddr != "" && f.AdvertiseAddr != advertise {
-		if listen, err = rewriteAddrs(staging, f.AdvertiseAddr); err != nil {
-			return "", "", id, err
-		}
-		advertise = f.AdvertiseAddr
+	if st, err = takeEngineState(staging); err != nil {
+		return st, id, err
 	}
-	return listen, advertise, id, nil
+	if f.AdvertiseAddr != "" && f.AdvertiseAddr != st.AdvertiseAddr {
+		st = st.movedTo(f.AdvertiseAddr)
+	}
+	return st, id, nil
 }
 
 func waitForCluster(ctx context.Context, c client.APIClient) error {
@@ -201,63 +206,6 @@ func waitForAPI(ctx context.Context, c client.APIClient) error {
 		time.Sleep(300 * time.Millisecond)
 	}
 	return fmt.Errorf("the engine does not answer two minutes after starting")
-}
-
-// rewriteAddrs points the engine's state file in a swarm directory at a new advertise
-// address, for a host whose address differs from the backup's, and returns the listen
-// address to use: one bound to the old host's address becomes the wildcard.
-func rewriteAddrs(swarmDir, advertise string) (string, error) {
-	path := filepath.Join(swarmDir, "docker-state.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read the engine's swarm state: %w", err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(data, &st); err != nil {
-		return "", fmt.Errorf("read the engine's swarm state: %w", err)
-	}
-	oldHost := hostOf(fmt.Sprint(st["AdvertiseAddr"]))
-	newHost := hostOf(advertise)
-	listen, _ := st["ListenAddr"].(string)
-	if h, port, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
-		listen = net.JoinHostPort("0.0.0.0", port)
-	}
-	st["ListenAddr"] = listen
-	st["AdvertiseAddr"] = advertise
-	if _, ok := st["LocalAddr"]; ok {
-		st["LocalAddr"] = newHost
-	}
-	if dp, _ := st["DataPathAddr"].(string); dp != "" && hostOf(dp) == oldHost {
-		st["DataPathAddr"] = newHost
-	}
-	out, err := json.Marshal(st)
-	if err != nil {
-		return "", err
-	}
-	if err := atomicfile.WriteFile(path, out, 0o600); err != nil {
-		return "", fmt.Errorf("rewrite the engine's swarm state: %w", err)
-	}
-	return listen, nil
-}
-
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}
-
-// recordedAddrs reads the listen and advertise addresses the engine kept in the backup.
-func recordedAddrs(swarmDir string) (listen, advertise string) {
-	data, err := os.ReadFile(filepath.Join(swarmDir, "docker-state.json"))
-	if err != nil {
-		return "", ""
-	}
-	var st struct{ ListenAddr, AdvertiseAddr string }
-	if json.Unmarshal(data, &st) != nil {
-		return "", ""
-	}
-	return st.ListenAddr, st.AdvertiseAddr
 }
 
 func orDefault(s, def string) string {
