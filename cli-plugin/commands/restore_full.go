@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
@@ -12,7 +13,12 @@ import (
 
 func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions, id string) error {
 	api := dockerCli.Client()
+	// A manager that lost its quorum answers only after the engine's own 20 s swarm timeout.
+	slow := time.AfterFunc(2*time.Second, func() {
+		fmt.Fprintln(dockerCli.Err(), "waiting for the engine: a manager without a leader answers `docker info` after its 20 s timeout")
+	})
 	info, err := api.Info(ctx, client.InfoOptions{})
+	slow.Stop()
 	if err != nil {
 		return fmt.Errorf("ask the engine about this node: %w", err)
 	}
