@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,6 +134,64 @@ func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T
 	again := node1.docker("swarmbackup", "restore", id[:12], "--only", "secrets", "--name", secret, "--yes")
 	if !strings.Contains(again, "keep (exists)") {
 		t.Errorf("second restore: %s", again)
+	}
+}
+
+// An intruder who cannot delete quietly changes instead: a service's settings, a secret's
+// value. --replace puts the backup's versions back; a secret a live service uses stays.
+func TestReplaceBringsBackWhatWasChanged(t *testing.T) {
+	l := newLab(t)
+	node1 := l.node(1)
+	used, swapped, svcName := unique("db-password"), unique("api-token"), unique("api")
+	writeValue := func(v string) string {
+		f := filepath.Join(t.TempDir(), "value")
+		if err := os.WriteFile(f, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	node1.docker("secret", "create", used, writeValue("hunter2"))
+	node1.docker("secret", "create", swapped, writeValue("the real token"))
+	t.Cleanup(func() { node1.try("secret", "rm", used, swapped) })
+	l.createService(svcName, []string{"--secret", used, "--env", "MODE=safe"}, "sh", "-c", "sleep 3600").runningTask()
+	id := node1.backup()
+
+	node1.docker("service", "update", "--detach", "--env-add", "MODE=open", svcName)
+	node1.docker("secret", "rm", swapped)
+	node1.docker("secret", "create", swapped, writeValue("forged"))
+	restore := func(args ...string) string {
+		return node1.docker(append([]string{"swarmbackup", "restore", id[:12], "--only", "secrets,services",
+			"--name", used, "--name", swapped, "--name", svcName}, args...)...)
+	}
+	plan := func(args ...string) map[string]string { // name -> action (reason)
+		var steps []struct{ Name, Action, Reason string }
+		if err := json.Unmarshal([]byte(restore(append(args, "--dry-run", "--format", "json")...)), &steps); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range steps {
+			out[s.Name] = strings.TrimSpace(s.Action + " " + s.Reason)
+		}
+		return out
+	}
+
+	want := map[string]string{used: "keep exists", swapped: "keep exists", svcName: "keep exists"}
+	if got := plan(); !maps.Equal(got, want) {
+		t.Errorf("without --replace the plan is %v, want %v", got, want)
+	}
+	want = map[string]string{used: "keep in use by service " + svcName, swapped: "replace", svcName: "replace"}
+	if got := plan("--replace"); !maps.Equal(got, want) {
+		t.Errorf("the --replace plan is %v, want %v", got, want)
+	}
+	restore("--replace", "--yes")
+	if env := node1.docker("service", "inspect", svcName, "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"); env != `["MODE=safe"]` {
+		t.Errorf("after --replace the service's environment is %s", env)
+	}
+	if got := l.secretValue(swapped); got != "the real token" {
+		t.Errorf("after --replace the secret reads %q", got)
+	}
+	if got := plan("--replace")[svcName]; got != "keep same as the backup" {
+		t.Errorf("a second --replace plans %q for the service", got)
 	}
 }
 

@@ -23,6 +23,7 @@ type restoreOptions struct {
 	only          []string
 	names         []string
 	dryRun        bool
+	replace       bool
 	yes           bool
 	unlockKeyFile string
 	format        string
@@ -35,7 +36,9 @@ func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 		Short: "Bring back deleted objects from a swarm backup, or rebuild this manager from one",
 		Long: "Re-create objects of a swarm backup that the cluster no longer has, through the engine API,\n" +
 			"with their names, labels and data; services are pointed at the live secrets, configs and\n" +
-			"networks of the same names. Objects that exist are left alone. No engine stops.\n" +
+			"networks of the same names. Objects that exist are left alone; with --replace, those that\n" +
+			"differ from the backup are replaced by its version (services are updated in place; a\n" +
+			"secret, config or network that live services use is kept). No engine stops.\n" +
 			"The plan is printed first; on a terminal it asks before it acts, --yes skips the question.\n" +
 			"--full is the disaster restore: the engine is stopped, this manager's swarm directory is\n" +
 			"moved aside (kept) and replaced by the backup's, the engine started, and a new\n" +
@@ -54,6 +57,7 @@ func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	f.StringVar(&opts.startCmd, "engine-start-cmd", "", "With --full: command that starts the engine (default $SWARMBACKUP_ENGINE_START_CMD, else systemctl start docker)")
 	f.StringArrayVar(&opts.names, "name", nil, "Only objects of this name (repeatable)")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "Print the plan, change nothing")
+	f.BoolVar(&opts.replace, "replace", false, "Replace objects that exist and differ from the backup")
 	f.BoolVarP(&opts.yes, "yes", "y", false, "Do not ask for confirmation")
 	f.StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key the swarm had at backup time, if it was autolocked")
 	f.StringVar(&opts.format, "format", "", formatFlagUsage)
@@ -102,15 +106,15 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 	if err != nil {
 		return err
 	}
-	sel := controlplane.Selection{Kinds: kinds, Names: map[string]bool{}}
+	sel := controlplane.Selection{Kinds: kinds, Names: map[string]bool{}, Replace: opts.replace}
 	for _, n := range opts.names {
 		sel.Names[n] = true
 	}
 	steps := b.Plan(live, sel)
-	creates := 0
+	changes := 0
 	for _, s := range steps {
-		if s.Action == "create" {
-			creates++
+		if s.Action != "keep" {
+			changes++
 		}
 	}
 	err = writeFormatted(dockerCli.Out(), opts.format, steps, func(w io.Writer) error {
@@ -128,17 +132,17 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 		}
 		return tw.Flush()
 	})
-	if err != nil || opts.dryRun || creates == 0 {
+	if err != nil || opts.dryRun || changes == 0 {
 		return err
 	}
-	if err := confirm(dockerCli, opts.yes, fmt.Sprintf("Create %d object(s)?", creates), fmt.Sprintf("restore %d object(s)", creates)); err != nil {
+	if err := confirm(dockerCli, opts.yes, fmt.Sprintf("Restore %d object(s)?", changes), fmt.Sprintf("restore %d object(s)", changes)); err != nil {
 		return err
 	}
 	if err := b.Apply(ctx, api, steps, live); err != nil {
 		return err
 	}
 	if opts.format == "" {
-		fmt.Fprintf(dockerCli.Out(), "restored %d object(s)\n", creates)
+		fmt.Fprintf(dockerCli.Out(), "restored %d object(s)\n", changes)
 	}
 	return nil
 }

@@ -1,16 +1,18 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/moby/swarmkit/v2/api"
-
-	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
 
 // Kinds a selective restore handles, in the order they are re-created: services refer to
@@ -21,7 +23,7 @@ var RestoreKinds = []string{KindNetwork, KindSecret, KindConfig, KindService}
 type Step struct {
 	Kind   string `json:"kind"`
 	Name   string `json:"name"`
-	Action string `json:"action"` // "create", or "keep" for objects that exist
+	Action string `json:"action"` // "create", "replace", or "keep" for objects left as they are
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -29,36 +31,54 @@ type Step struct {
 type Selection struct {
 	Kinds map[string]bool
 	Names map[string]bool // empty: every name
+	// Replace puts the backup's version in place of objects that exist and differ from it.
+	Replace bool
 }
 
 func (s Selection) wants(kind, name string) bool {
 	return s.Kinds[kind] && (len(s.Names) == 0 || s.Names[name])
 }
 
-// Live is what the cluster holds now, by kind and name.
-type Live map[string]map[string]string // kind -> name -> ID
+// Live is what the cluster holds now.
+type Live struct {
+	objects map[string]map[string]liveObject // kind -> name -> object
+}
 
-// ReadLive lists the IDs of the cluster's secrets, configs, networks and services by name.
-func ReadLive(ctx context.Context, c client.APIClient) (Live, error) {
+// ReadLive reads the cluster's secrets, configs, networks and services through the engine API.
+func ReadLive(ctx context.Context, c client.APIClient) (*Live, error) {
 	objects, err := readLive(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	live := Live{KindSecret: {}, KindConfig: {}, KindNetwork: {}, KindService: {}}
-	for kind := range live {
-		for name, o := range objects[kind] {
-			live[kind][name] = o.id
+	return &Live{objects: objects}, nil
+}
+
+func (l *Live) id(kind, name string) (string, bool) {
+	o, ok := l.objects[kind][name]
+	return o.id, ok
+}
+
+// users names the live services that refer to a secret, config or network.
+func (l *Live) users(kind, name string) []string {
+	var users []string
+	for svc, o := range l.objects[KindService] {
+		if slices.Contains(o.uses[kind], name) {
+			users = append(users, svc)
 		}
 	}
-	return live, nil
+	sort.Strings(users)
+	return users
 }
 
 // liveObject is what restore and diff look at of one object in the cluster.
 type liveObject struct {
-	id     string
-	labels map[string]string
-	spec   []byte // services: specKey of the engine's spec
-	scope  string // networks: "swarm", "local"
+	id      string
+	labels  map[string]string
+	spec    []byte // services: specKey of the engine's spec; configs: their data
+	scope   string // networks: "swarm", "local"
+	network network.Summary
+	service swarm.Service
+	uses    map[string][]string // services: kind -> names of the objects they refer to
 }
 
 // readLive lists the cluster's objects by kind and name, through the engine API.
@@ -76,21 +96,35 @@ func readLive(ctx context.Context, c client.APIClient) (map[string]map[string]li
 		return nil, fmt.Errorf("list configs: %w", err)
 	}
 	for _, o := range configs.Items {
-		live[KindConfig][o.Spec.Name] = liveObject{id: o.ID, labels: o.Spec.Labels}
+		live[KindConfig][o.Spec.Name] = liveObject{id: o.ID, labels: o.Spec.Labels, spec: o.Spec.Data}
 	}
 	networks, err := c.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
+	networkNames := map[string]string{}
 	for _, n := range networks.Items {
-		live[KindNetwork][n.Name] = liveObject{id: n.ID, labels: n.Labels, scope: n.Scope}
+		live[KindNetwork][n.Name] = liveObject{id: n.ID, labels: n.Labels, scope: n.Scope, network: n}
+		networkNames[n.ID] = n.Name
 	}
 	services, err := c.ServiceList(ctx, client.ServiceListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	for _, s := range services.Items {
-		live[KindService][s.Spec.Name] = liveObject{id: s.ID, labels: s.Spec.Labels, spec: specKey(s.Spec)}
+		o := liveObject{id: s.ID, labels: s.Spec.Labels, spec: specKey(s.Spec), service: s, uses: map[string][]string{}}
+		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				o.uses[KindSecret] = append(o.uses[KindSecret], r.SecretName)
+			}
+			for _, r := range cs.Configs {
+				o.uses[KindConfig] = append(o.uses[KindConfig], r.ConfigName)
+			}
+		}
+		for _, n := range s.Spec.TaskTemplate.Networks {
+			o.uses[KindNetwork] = append(o.uses[KindNetwork], orDefault(networkNames[n.Target], n.Target))
+		}
+		live[KindService][s.Spec.Name] = o
 	}
 	nodes, err := c.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
@@ -106,35 +140,60 @@ func readLive(ctx context.Context, c client.APIClient) (map[string]map[string]li
 	return live, nil
 }
 
-// Plan lists what a restore of sel would do: create what is missing, keep what exists.
-func (b *Backup) Plan(live Live, sel Selection) []Step {
+// Plan lists what a restore of sel would do: create what is missing; keep what exists, or
+// with Replace, put the backup's version in place of what differs from it. A secret, config
+// or network that live services use cannot be replaced (the engine refuses to remove it and
+// cannot change its data): it is kept, with the services named.
+func (b *Backup) Plan(live *Live, sel Selection) []Step {
 	var steps []Step
-	add := func(kind, name string) {
+	add := func(kind, name string, same func(liveObject) bool) {
 		if !sel.wants(kind, name) {
 			return
 		}
-		if _, ok := live[kind][name]; ok {
+		l, ok := live.objects[kind][name]
+		switch {
+		case !ok:
+			steps = append(steps, Step{Kind: kind, Name: name, Action: "create"})
+		case !sel.Replace:
 			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep", Reason: "exists"})
-			return
+		case same(l):
+			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep", Reason: "same as the backup"})
+		case kind != KindService && len(live.users(kind, name)) > 0:
+			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep",
+				Reason: "in use by service " + strings.Join(live.users(kind, name), ", ")})
+		default:
+			steps = append(steps, Step{Kind: kind, Name: name, Action: "replace"})
 		}
-		steps = append(steps, Step{Kind: kind, Name: name, Action: "create"})
 	}
 	for _, n := range b.Networks {
 		if !n.Ingress {
-			add(KindNetwork, n.Name)
+			add(KindNetwork, n.Name, func(l liveObject) bool { return sameNetwork(n, l.network) })
 		}
 	}
-	for _, name := range swarmstate.Names(b.State.Secrets, func(s *api.Secret) string { return s.Spec.Annotations.Name }) {
-		add(KindSecret, name)
+	for _, s := range b.State.Secrets {
+		// The engine never shows a secret's data, so an existing one cannot be proven equal.
+		add(KindSecret, s.Spec.Annotations.Name, func(liveObject) bool { return false })
 	}
-	for _, name := range swarmstate.Names(b.State.Configs, func(c *api.Config) string { return c.Spec.Annotations.Name }) {
-		add(KindConfig, name)
+	for _, c := range b.State.Configs {
+		add(KindConfig, c.Spec.Annotations.Name, func(l liveObject) bool {
+			return bytes.Equal(c.Spec.Data, l.spec) && maps.Equal(nonNil(c.Spec.Annotations.Labels), nonNil(l.labels))
+		})
 	}
 	for _, s := range b.Services {
-		add(KindService, s.Spec.Name)
+		add(KindService, s.Spec.Name, func(l liveObject) bool { return bytes.Equal(specKey(s.Spec), l.spec) })
 	}
-	sort.SliceStable(steps, func(i, j int) bool { return kindOrder(steps[i].Kind) < kindOrder(steps[j].Kind) })
+	sort.SliceStable(steps, func(i, j int) bool {
+		if steps[i].Kind != steps[j].Kind {
+			return kindOrder(steps[i].Kind) < kindOrder(steps[j].Kind)
+		}
+		return steps[i].Name < steps[j].Name
+	})
 	return steps
+}
+
+func sameNetwork(b, l network.Summary) bool {
+	return b.Driver == l.Driver && b.Internal == l.Internal && b.Attachable == l.Attachable &&
+		maps.Equal(nonNil(b.Labels), nonNil(l.Labels)) && maps.Equal(nonNil(b.Options), nonNil(l.Options))
 }
 
 func kindOrder(kind string) int {
@@ -149,7 +208,7 @@ func kindOrder(kind string) int {
 // Apply carries out the create steps through the engine API, with the same names, labels
 // and data; services get their references to secrets, configs and networks pointed at the
 // objects' IDs in the live cluster.
-func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, live Live) error {
+func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, live *Live) error {
 	secrets := map[string]*api.Secret{}
 	for _, s := range b.State.Secrets {
 		secrets[s.Spec.Annotations.Name] = s
@@ -167,8 +226,19 @@ func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, li
 		services[s.Spec.Name] = s
 	}
 	for _, st := range steps {
-		if st.Action != "create" {
+		if st.Action == "keep" {
 			continue
+		}
+		if st.Action == "replace" && st.Kind == KindService {
+			if err := b.updateService(ctx, c, services[st.Name], live); err != nil {
+				return fmt.Errorf("replace service %q: %w", st.Name, err)
+			}
+			continue
+		}
+		if st.Action == "replace" {
+			if err := remove(ctx, c, st.Kind, live.objects[st.Kind][st.Name].id); err != nil {
+				return fmt.Errorf("replace %s %q: remove the live one: %w", st.Kind, st.Name, err)
+			}
 		}
 		var id string
 		var err error
@@ -185,9 +255,22 @@ func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, li
 		if err != nil {
 			return fmt.Errorf("restore %s %q: %w", st.Kind, st.Name, err)
 		}
-		live[st.Kind][st.Name] = id
+		live.objects[st.Kind][st.Name] = liveObject{id: id}
 	}
 	return nil
+}
+
+func remove(ctx context.Context, c client.APIClient, kind, id string) error {
+	var err error
+	switch kind {
+	case KindSecret:
+		_, err = c.SecretRemove(ctx, id, client.SecretRemoveOptions{})
+	case KindConfig:
+		_, err = c.ConfigRemove(ctx, id, client.ConfigRemoveOptions{})
+	case KindNetwork:
+		_, err = c.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+	}
+	return err
 }
 
 func createSecret(ctx context.Context, c client.APIClient, s *api.Secret) (string, error) {
@@ -227,25 +310,55 @@ func createNetwork(ctx context.Context, c client.APIClient, n network.Summary) (
 	return res.ID, err
 }
 
-// createService re-creates a service from the engine's spec of it, with its references
-// pointed at the live objects of the same names.
-func (b *Backup) createService(ctx context.Context, c client.APIClient, s swarm.Service, live Live) (string, error) {
+// createService re-creates a service from the engine's spec of it.
+func (b *Backup) createService(ctx context.Context, c client.APIClient, s swarm.Service, live *Live) (string, error) {
+	spec, err := b.serviceSpec(s, live)
+	if err != nil {
+		return "", err
+	}
+	res, err := c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
+	return res.ID, err
+}
+
+// updateService puts the backup's spec in place of a live service's; the engine rolls its
+// tasks as it would for `docker service update`.
+func (b *Backup) updateService(ctx context.Context, c client.APIClient, s swarm.Service, live *Live) error {
+	spec, err := b.serviceSpec(s, live)
+	if err != nil {
+		return err
+	}
+	current := live.objects[KindService][s.Spec.Name].service
+	_, err = c.ServiceUpdate(ctx, current.ID, client.ServiceUpdateOptions{Version: current.Version, Spec: spec})
+	return err
+}
+
+// serviceSpec is a service's spec from the backup with its references pointed at the live
+// objects of the same names.
+func (b *Backup) serviceSpec(s swarm.Service, live *Live) (swarm.ServiceSpec, error) {
 	spec := s.Spec
 	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
-		for _, ref := range cs.Secrets {
-			id, ok := live[KindSecret][ref.SecretName]
+		c := *cs
+		c.Secrets = make([]*swarm.SecretReference, len(cs.Secrets))
+		for i, r := range cs.Secrets {
+			ref := *r
+			id, ok := live.id(KindSecret, ref.SecretName)
 			if !ok {
-				return "", fmt.Errorf("it uses secret %q, which is neither in the cluster nor restored (add secrets to --only)", ref.SecretName)
+				return spec, fmt.Errorf("it uses secret %q, which is neither in the cluster nor restored (add secrets to --only)", ref.SecretName)
 			}
 			ref.SecretID = id
+			c.Secrets[i] = &ref
 		}
-		for _, ref := range cs.Configs {
-			id, ok := live[KindConfig][ref.ConfigName]
+		c.Configs = make([]*swarm.ConfigReference, len(cs.Configs))
+		for i, r := range cs.Configs {
+			ref := *r
+			id, ok := live.id(KindConfig, ref.ConfigName)
 			if !ok {
-				return "", fmt.Errorf("it uses config %q, which is neither in the cluster nor restored (add configs to --only)", ref.ConfigName)
+				return spec, fmt.Errorf("it uses config %q, which is neither in the cluster nor restored (add configs to --only)", ref.ConfigName)
 			}
 			ref.ConfigID = id
+			c.Configs[i] = &ref
 		}
+		spec.TaskTemplate.ContainerSpec = &c
 	}
 	names := map[string]string{} // backup network ID -> name
 	for _, n := range b.Networks {
@@ -254,17 +367,16 @@ func (b *Backup) createService(ctx context.Context, c client.APIClient, s swarm.
 	for _, o := range b.State.Networks {
 		names[o.ID] = o.Spec.Annotations.Name
 	}
+	nets := make([]swarm.NetworkAttachmentConfig, len(spec.TaskTemplate.Networks))
 	for i, att := range spec.TaskTemplate.Networks {
-		name, ok := names[att.Target]
+		name := orDefault(names[att.Target], att.Target) // or given by name
+		id, ok := live.id(KindNetwork, name)
 		if !ok {
-			name = att.Target // given by name
+			return spec, fmt.Errorf("it is attached to network %q, which is neither in the cluster nor restored (add networks to --only)", name)
 		}
-		id, ok := live[KindNetwork][name]
-		if !ok {
-			return "", fmt.Errorf("it is attached to network %q, which is neither in the cluster nor restored (add networks to --only)", name)
-		}
-		spec.TaskTemplate.Networks[i].Target = id
+		att.Target = id
+		nets[i] = att
 	}
-	res, err := c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
-	return res.ID, err
+	spec.TaskTemplate.Networks = nets
+	return spec, nil
 }
