@@ -51,7 +51,15 @@ type SnapshotRequest struct {
 // JobRequest asks how a job is going.
 type JobRequest struct {
 	ID string
+	// Wait asks the agent to answer once the job ends, or after Wait (at most MaxJobWait).
+	Wait time.Duration `json:",omitempty"`
 }
+
+// MaxJobWait bounds how long the agent holds a job request.
+const MaxJobWait = 5 * time.Second
+
+// jobPace is how often Wait reports progress.
+const jobPace = 200 * time.Millisecond
 
 // Job states.
 const (
@@ -138,22 +146,26 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 	return job, err
 }
 
-// Wait polls a job until it ends or ctx is done, telling update, when set, how it goes.
+// Wait follows a job until it ends or ctx is done, telling update, when set, how it goes.
+// The agent holds each request until the job ends or jobPace passes, so the end is seen
+// when it happens; an agent that answers at once is asked again only every jobPace.
 func (c *Client) Wait(ctx context.Context, job Job, update func(Job)) (Job, error) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
 	for job.State == JobRunning {
-		select {
-		case <-ctx.Done():
-			return job, ctx.Err()
-		case <-t.C:
-		}
+		asked := time.Now()
 		var err error
-		if job, err = c.Job(ctx, job.ID); err != nil {
+		if err = c.call(ctx, JobPath, JobRequest{ID: job.ID, Wait: jobPace}, &job); err != nil {
 			return job, err
 		}
 		if update != nil {
 			update(job)
+		}
+		if job.State != JobRunning {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return job, ctx.Err()
+		case <-time.After(time.Until(asked.Add(jobPace))):
 		}
 	}
 	return job, nil

@@ -49,6 +49,7 @@ type Agent struct {
 	jobs   map[string]*agentapi.Job
 	active map[string]string        // volume -> running job ID
 	last   map[string]*agentapi.Job // volume -> its last finished snapshot job
+	ended  map[string]chan struct{} // job ID -> closed when the job ends
 }
 
 // New returns an agent whose jobs end when ctx does.
@@ -56,6 +57,7 @@ func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, hol
 	return &Agent{
 		ctx: ctx, volumes: volumes, repos: repos, engine: engine, holder: holder, log: log,
 		jobs: map[string]*agentapi.Job{}, active: map[string]string{}, last: map[string]*agentapi.Job{},
+		ended: map[string]chan struct{}{},
 	}
 }
 
@@ -221,6 +223,8 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 	job := &agentapi.Job{ID: repository.NewRandomID().Short(), Kind: kind, Volume: volume, State: agentapi.JobRunning, Started: time.Now().UTC()}
 	a.jobs[job.ID] = job
 	a.active[volume] = job.ID
+	ended := make(chan struct{})
+	a.ended[job.ID] = ended
 	report := func(done, total uint64) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -243,6 +247,7 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 		if kind == "snapshot" {
 			a.last[volume] = job
 		}
+		close(ended)
 	}()
 	return *job, nil
 }
@@ -299,15 +304,27 @@ func (a *Agent) VolumeStatus(volume string) map[string]any {
 	return out
 }
 
-// Job returns a job by ID.
-func (a *Agent) Job(id string) (agentapi.Job, bool) {
+// Job returns a job by ID. With wait, a running job is waited for until it ends or wait (at
+// most agentapi.MaxJobWait) passes: a client sees the end at once without asking often.
+func (a *Agent) Job(ctx context.Context, id string, wait time.Duration) (agentapi.Job, bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	job, ok := a.jobs[id]
+	ended, ok := a.ended[id]
+	a.mu.Unlock()
 	if !ok {
 		return agentapi.Job{}, false
 	}
-	return *job, true
+	if wait > 0 {
+		t := time.NewTimer(min(wait, agentapi.MaxJobWait))
+		defer t.Stop()
+		select {
+		case <-ended:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return *a.jobs[id], true
 }
 
 // Handlers registers the agent's endpoints.
@@ -333,7 +350,7 @@ func (a *Agent) Handlers(handle func(path string, fn func(http.ResponseWriter, *
 		if !decode(w, r, &req) {
 			return
 		}
-		job, ok := a.Job(req.ID)
+		job, ok := a.Job(r.Context(), req.ID, req.Wait)
 		if !ok {
 			respond(w, nil, fmt.Errorf("no job %q (jobs are forgotten when the plugin restarts)", req.ID))
 			return

@@ -61,18 +61,13 @@ func (a *Agent) scheduledSnapshot(volume string, opts volumeopts.Options) {
 	}
 	go func() {
 		// Retention follows the snapshot it counts.
-		for {
-			j, ok := a.Job(job.ID)
+		for a.ctx.Err() == nil {
+			j, ok := a.Job(a.ctx, job.ID, agentapi.MaxJobWait)
 			if !ok || j.State != agentapi.JobRunning {
 				if ok && j.State == agentapi.JobDone {
 					a.applyKeep(volume, opts)
 				}
 				return
-			}
-			select {
-			case <-a.ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	}()
