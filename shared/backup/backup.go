@@ -34,6 +34,8 @@ type Options struct {
 	// Hold, when set, runs capture while the source's users are held still (paused, stopped,
 	// told to flush), releases them, and says how. The capture lists the tree and copies what
 	// changed into CaptureDir; the slow part, chunking and upload, runs after the release.
+	// When nothing uses the source, Hold returns without calling capture and the live tree
+	// is read, as without Hold: copying it first would only cost time and space.
 	Hold       func(ctx context.Context, capture func() error) (*snapshot.Quiesce, error)
 	CaptureDir string
 }
@@ -80,9 +82,14 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		if err != nil {
 			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 		}
-		source = c
-	} else if source, err = archiver.Dir(src.Path); err != nil {
-		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+		if c != nil {
+			source = c
+		}
+	}
+	if source == nil {
+		if source, err = archiver.Dir(src.Path); err != nil {
+			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+		}
 	}
 	tree, stats, err := archiver.SnapshotFrom(ctx, repo, source, archiver.Options{
 		Parent: parent, Workers: opts.Workers, Progress: opts.Progress, Skipped: opts.Skipped,

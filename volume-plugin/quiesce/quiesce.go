@@ -55,11 +55,12 @@ type hold struct {
 
 // Hold holds the running containers that mount volume as opts.Quiesce says, runs capture,
 // and releases them, whatever capture or the hold itself returned. With quiesce=exec a
-// failing pre command aborts before capture, and post still runs.
+// failing pre command aborts before capture, and post still runs. When no container uses
+// the volume (or quiesce=none) there is nothing to hold and capture is not run.
 func (h *Holder) Hold(ctx context.Context, volume string, opts volumeopts.Options, capture func() error) (snapshot.Quiesce, error) {
 	rep := snapshot.Quiesce{Mode: opts.Quiesce}
 	if opts.Quiesce == volumeopts.QuiesceNone || opts.Quiesce == "" {
-		return rep, capture()
+		return rep, nil
 	}
 	if h.api == nil {
 		return rep, errors.New("quiesce needs the engine's socket (the plugin's docker-sock mount)")
@@ -70,7 +71,7 @@ func (h *Holder) Hold(ctx context.Context, volume string, opts volumeopts.Option
 	}
 	rep.Containers = len(ids)
 	if len(ids) == 0 {
-		return rep, capture()
+		return rep, nil // nobody to hold: the live tree is read
 	}
 	entry := hold{Mode: opts.Quiesce, Containers: ids, Post: opts.Post, Timeout: opts.Timeout.String()}
 	if err := h.record(volume, &entry); err != nil {
