@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage"
@@ -119,17 +120,52 @@ func (r *Repository) DeleteFile(ctx context.Context, kind FileKind, id ID) error
 // IndexProblems lists the index files that could not be read when the repository was opened.
 func (r *Repository) IndexProblems() []error { return r.indexProblems }
 
-// ReloadIndex reads the index again when its files changed since they were read, to see
-// what other writers added or pruned since the repository was opened. Call it with no blob
-// saves pending.
+// ReloadIndex reads the index files written since the index was read, to see what other
+// writers added; when files were removed or replaced (a prune), it reads the whole index
+// again. Call it with no blob saves pending.
 func (r *Repository) ReloadIndex(ctx context.Context) error {
 	ids, err := r.listIndex(ctx)
 	if err != nil {
 		return err
 	}
-	if len(r.indexProblems) == 0 && sameIDs(ids, r.indexFiles) {
+	r.mu.Lock()
+	known, problems := slices.Clone(r.indexFiles), len(r.indexProblems)
+	r.mu.Unlock()
+	if problems == 0 && sameIDs(ids, known) {
 		return nil
 	}
+	listed, had := map[ID]bool{}, map[ID]bool{}
+	for _, id := range ids {
+		listed[id] = true
+	}
+	for _, id := range known {
+		had[id] = true
+	}
+	var added []ID
+	for _, id := range ids {
+		if !had[id] {
+			added = append(added, id)
+		}
+	}
+	gone := slices.ContainsFunc(known, func(id ID) bool { return !listed[id] })
+	if problems == 0 && !gone {
+		files, errs := r.readIndexFiles(ctx, added)
+		failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
+		if !failed && !slices.ContainsFunc(files, func(f *indexFile) bool { return f != nil && len(f.Supersedes) > 0 }) {
+			r.mu.Lock()
+			for i, f := range files {
+				if f != nil {
+					r.indexFiles = append(r.indexFiles, added[i])
+					for _, p := range f.Packs {
+						r.idx.addPack(p)
+					}
+				}
+			}
+			r.mu.Unlock()
+			return nil
+		}
+	}
+	// A prune replaced files: what they listed may be gone, so start over.
 	r.idx = newIndex()
 	r.indexFiles, r.indexProblems = nil, nil
 	return r.loadIndex(ctx, ids)
@@ -161,33 +197,7 @@ func (r *Repository) listIndex(ctx context.Context) ([]ID, error) {
 
 // loadIndex reads the index files ids, in parallel, into memory.
 func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
-	files := make([]*indexFile, len(ids))
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			stored, err := r.be.Get(ctx, fileName(IndexFile, id))
-			if errors.Is(err, storage.ErrNotFound) {
-				return // removed by a concurrent prune after it wrote its replacement
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("read index %s: %w", id.Short(), err)
-				return
-			}
-			plain, err := r.openFile(IndexFile, stored)
-			if err != nil {
-				errs[i] = fmt.Errorf("index %s: %w", id.Short(), err)
-				return
-			}
-			files[i], errs[i] = decodeIndexFile(plain)
-		}()
-	}
-	wg.Wait()
+	files, errs := r.readIndexFiles(ctx, ids)
 	// A damaged index file must not lock the operator out of everything else: its packs
 	// stay unknown, verify reports it, and the rest of the repository keeps working.
 	for _, err := range errs {
@@ -213,6 +223,39 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 		}
 	}
 	return nil
+}
+
+// readIndexFiles reads and decodes index files in parallel. A file removed meanwhile (by a
+// prune, after it wrote its replacement) comes back nil without an error.
+func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile, []error) {
+	files := make([]*indexFile, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			stored, err := r.be.Get(ctx, fileName(IndexFile, id))
+			if errors.Is(err, storage.ErrNotFound) {
+				return
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("read index %s: %w", id.Short(), err)
+				return
+			}
+			plain, err := r.openFile(IndexFile, stored)
+			if err != nil {
+				errs[i] = fmt.Errorf("index %s: %w", id.Short(), err)
+				return
+			}
+			files[i], errs[i] = decodeIndexFile(plain)
+		}()
+	}
+	wg.Wait()
+	return files, errs
 }
 
 // RewriteIndex replaces every index file that was read at open with one that lists all

@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -186,6 +188,11 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 	if err != nil {
 		return nil, err
 	}
+	return newHandle(be, cfg, c, h)
+}
+
+// newHandle builds a handle on an opened repository, with an empty index and buffers of its own.
+func newHandle(be storage.Backend, cfg repoConfig, c *crypter, h hasher) (*Repository, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, err
@@ -216,9 +223,28 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repositor
 // without growing.
 const packBufSize = packSize + 1<<20 + 256<<10
 
-func (r *Repository) newPacker() *packer {
-	bufp := r.packBufs.Get().(*[]byte)
-	return &packer{buf: (*bufp)[:0], bufp: bufp}
+// newPacker returns an empty packer; its buffer is taken at its first blob, so that a handle
+// that never saves a blob holds none.
+func (r *Repository) newPacker() *packer { return &packer{} }
+
+// Fork returns a new handle on the repository for one writer: it shares the keys and the
+// storage, starts from a copy of this handle's index, and has buffers of its own. Unlike
+// Open it neither derives the key from the password nor reads the index files again.
+func (r *Repository) Fork() (*Repository, error) {
+	f, err := newHandle(r.be, r.cfg, r.crypt, r.hash)
+	if err != nil {
+		return nil, err
+	}
+	f.agent = r.agent
+	r.idx.mu.RLock()
+	f.idx.blobs = maps.Clone(r.idx.blobs)
+	f.idx.packs = maps.Clone(r.idx.packs)
+	r.idx.mu.RUnlock()
+	r.mu.Lock()
+	f.indexFiles = slices.Clone(r.indexFiles)
+	f.indexProblems = slices.Clone(r.indexProblems)
+	r.mu.Unlock()
+	return f, nil
 }
 
 // Hash returns the ID data would have as a blob.
@@ -269,6 +295,10 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 	case p = <-pool:
 	case <-ctx.Done():
 		return id, false, ctx.Err()
+	}
+	if p.bufp == nil {
+		p.bufp = r.packBufs.Get().(*[]byte)
+		p.buf = (*p.bufp)[:0]
 	}
 	p.add(r.crypt, t, id, payload, len(data))
 	if p.size() >= packSize {

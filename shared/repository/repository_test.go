@@ -282,3 +282,70 @@ func TestReloadIndexSeesWhatAnotherWriterStored(t *testing.T) {
 		t.Error("a reload with nothing new lost the blob")
 	}
 }
+
+func TestAForkSharesTheKeysAndTheIndexAndWritesForEveryone(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	base, err := Init(ctx, be, "pw")
+	must(t, err)
+	old, _, _ := base.SaveBlob(ctx, DataBlob, randomBytes(3000))
+	must(t, base.Flush(ctx))
+
+	fork, err := base.Fork()
+	must(t, err)
+	if !fork.HasBlob(old) {
+		t.Fatal("the fork does not know a blob its base had indexed")
+	}
+	if _, isNew, _ := fork.SaveBlob(ctx, DataBlob, mustLoad(t, base, old)); isNew {
+		t.Error("the fork stored again a blob its base had")
+	}
+	data := randomBytes(5000)
+	fresh, _, err := fork.SaveBlob(ctx, DataBlob, data)
+	must(t, err)
+	must(t, fork.Flush(ctx))
+	if base.HasBlob(fresh) {
+		t.Error("the base knew the fork's blob before reloading: their indexes are not apart")
+	}
+	must(t, base.ReloadIndex(ctx))
+	reopened, err := Open(ctx, be, "pw")
+	must(t, err)
+	for name, r := range map[string]*Repository{"the base after reloading": base, "a new handle": reopened} {
+		if got := mustLoad(t, r, fresh); !bytes.Equal(got, data) {
+			t.Errorf("%s reads the fork's blob wrong", name)
+		}
+	}
+}
+
+func TestReloadIndexAfterAPruneForgetsWhatWasDropped(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	reader, err := Init(ctx, be, "pw")
+	must(t, err)
+	pruner, err := Open(ctx, be, "pw")
+	must(t, err)
+	kept, _, _ := pruner.SaveBlob(ctx, DataBlob, randomBytes(2000))
+	must(t, pruner.Flush(ctx))
+	dropped, _, _ := pruner.SaveBlob(ctx, DataBlob, randomBytes(2000))
+	must(t, pruner.Flush(ctx))
+	must(t, reader.ReloadIndex(ctx)) // two new files: read incrementally
+	if !reader.HasBlob(kept) || !reader.HasBlob(dropped) {
+		t.Fatal("the reader does not know both blobs after reloading")
+	}
+	loc, _ := pruner.idx.lookup(dropped)
+	must(t, pruner.ReloadIndex(ctx))
+	must(t, pruner.RewriteIndex(ctx, []ID{loc.Pack}))
+	must(t, reader.ReloadIndex(ctx))
+	if reader.HasBlob(dropped) {
+		t.Error("after a prune the reader still believes in a dropped blob")
+	}
+	if !reader.HasBlob(kept) {
+		t.Error("after a prune the reader lost a kept blob")
+	}
+}
+
+func mustLoad(t *testing.T, r *Repository, id ID) []byte {
+	t.Helper()
+	data, err := r.LoadBlob(context.Background(), DataBlob, id)
+	must(t, err)
+	return data
+}

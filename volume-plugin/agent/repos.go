@@ -5,16 +5,22 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/swarmbackup/swarmbackup/shared/config"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 )
 
-// Repos opens the repository the plugin's settings name, afresh for every job: the plugin
-// serves volumes even while the repository is unreachable, and each job sees what other
-// nodes wrote and pruned meanwhile.
+// Repos hands out the repository the plugin's settings name, a handle per job. It is opened
+// once (the key derived, every index file read) and kept; each job gets a fork that has read
+// the index files written since, so it sees what other nodes wrote and pruned meanwhile. The
+// plugin serves volumes even while the repository is unreachable: a failure is retried at
+// the next job.
 type Repos struct {
 	env config.Env
+
+	mu   sync.Mutex
+	base *repository.Repository
 }
 
 // NewRepos reads settings from the plugin's environment, with the secrets as files in
@@ -39,8 +45,27 @@ func NewRepos(secretsDir string) *Repos {
 	return &Repos{env: env}
 }
 
-// Open opens the repository, creating it when the location is empty.
+// Open returns a handle on the repository for one job, creating the repository when the
+// location is empty.
 func (r *Repos) Open(ctx context.Context) (*repository.Repository, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.base != nil {
+		if err := r.base.ReloadIndex(ctx); err != nil {
+			r.base = nil
+			return nil, err
+		}
+		return r.base.Fork()
+	}
+	base, err := r.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.base = base
+	return base.Fork()
+}
+
+func (r *Repos) open(ctx context.Context) (*repository.Repository, error) {
 	password, err := config.Password("", r.env)
 	if errors.Is(err, config.ErrNoPassword) {
 		return nil, errors.New("no repository password: write it to the file password in the plugin's etc directory (default /etc/swarmbackup on the host; `make install` creates one)")
