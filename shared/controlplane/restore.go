@@ -193,7 +193,15 @@ func (b *Backup) Plan(live *Live, sel Selection) []Step {
 
 func sameNetwork(b, l network.Summary) bool {
 	return b.Driver == l.Driver && b.Internal == l.Internal && b.Attachable == l.Attachable &&
-		maps.Equal(nonNil(b.Labels), nonNil(l.Labels)) && maps.Equal(nonNil(b.Options), nonNil(l.Options))
+		maps.Equal(nonNil(b.Labels), nonNil(l.Labels)) && maps.Equal(userOptions(b.Options), userOptions(l.Options))
+}
+
+// userOptions leaves out what the engine assigns itself (an overlay's VXLAN IDs), which a
+// re-created network gets anew.
+func userOptions(opts map[string]string) map[string]string {
+	out := maps.Clone(nonNil(opts))
+	delete(out, "com.docker.network.driver.overlay.vxlanid_list")
+	return out
 }
 
 func kindOrder(kind string) int {
