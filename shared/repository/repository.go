@@ -80,6 +80,23 @@ func (r *Repository) Backend() storage.Backend { return r.be }
 // ID identifies the repository.
 func (r *Repository) ID() ID { return r.cfg.ID }
 
+// StillThere reports whether the storage still holds the repository this handle opened, and
+// not one initialised anew in its place, whose keys this handle does not have.
+func (r *Repository) StillThere(ctx context.Context) (bool, error) {
+	raw, err := r.be.Get(ctx, "config")
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var cfg repoConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return false, fmt.Errorf("%s: the repository config is damaged: %w", r.be.Location(), err)
+	}
+	return cfg.ID == r.cfg.ID, nil
+}
+
 // Open opens an existing repository with password.
 func Open(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
 	raw, err := be.Get(ctx, "config")

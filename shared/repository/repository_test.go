@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -348,4 +349,24 @@ func mustLoad(t *testing.T, r *Repository, id ID) []byte {
 	data, err := r.LoadBlob(context.Background(), DataBlob, id)
 	must(t, err)
 	return data
+}
+
+func TestAHandleNoticesARepositoryCreatedAnewInItsPlace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := localfs.New(dir)
+	must(t, err)
+	old, err := Init(ctx, be, "pw")
+	must(t, err)
+	if same, err := old.StillThere(ctx); err != nil || !same {
+		t.Fatalf("StillThere on its own repository = %v, %v", same, err)
+	}
+	must(t, os.RemoveAll(dir))
+	be, err = localfs.New(dir)
+	must(t, err)
+	_, err = Init(ctx, be, "pw")
+	must(t, err)
+	if same, err := old.StillThere(ctx); err != nil || same {
+		t.Errorf("StillThere after the repository was created anew = %v, %v; want false", same, err)
+	}
 }

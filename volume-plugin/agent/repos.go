@@ -51,11 +51,18 @@ func (r *Repos) Open(ctx context.Context) (*repository.Repository, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.base != nil {
-		if err := r.base.ReloadIndex(ctx); err != nil {
+		same, err := r.base.StillThere(ctx)
+		if err == nil && same {
+			err = r.base.ReloadIndex(ctx)
+		}
+		if err != nil {
 			r.base = nil
 			return nil, err
 		}
-		return r.base.Fork()
+		if same {
+			return r.base.Fork()
+		}
+		r.base = nil // a repository created anew in its place: open that one
 	}
 	base, err := r.open(ctx)
 	if err != nil {
