@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // defaultRepo is the embedded default repository, which the lab's engines share on this host.
@@ -30,7 +31,9 @@ func (n *node) snapshot(volume string) string {
 func copyRepo(t *testing.T) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "repo")
-	if out, err := exec.Command("cp", "-a", defaultRepo, dst).CombinedOutput(); err != nil {
+	// Hard links: the default repository may hold gigabytes; the repository never rewrites
+	// a file in place, and damagePacks replaces the files it damages.
+	if out, err := exec.Command("cp", "-al", defaultRepo, dst).CombinedOutput(); err != nil {
 		t.Fatalf("copy the repository: %v\n%s", err, out)
 	}
 	return dst
@@ -67,6 +70,8 @@ func TestVolumeSnapshotsAreListedVerifiedAndPruned(t *testing.T) {
 	l := newLab(t)
 	node1, node2 := l.node(1), l.node(2)
 	vol := unique("pg")
+	// Packs are stored whole in one go: whatever this test writes is newer than this.
+	start := time.Now().Add(-time.Second)
 	node2.createVolume(vol)
 	node2.run(vol, "head -c 3000000 /dev/urandom > /data/big.bin && echo v1 > /data/version && mkdir -p /data/empty")
 	first := node2.snapshot(vol)
@@ -92,7 +97,7 @@ func TestVolumeSnapshotsAreListedVerifiedAndPruned(t *testing.T) {
 
 	// A copy of the repository with one byte flipped in the pack that holds big.bin.
 	repo := copyRepo(t)
-	damagePacks(t, repo)
+	damagePacks(t, repo, start)
 	r := node1.try("swarmbackup", "verify", "--read-data", "--repo", repo, second[:12])
 	if r.err == nil {
 		t.Fatalf("verify of a damaged repository exited 0:\n%s", r.stdout)
@@ -121,27 +126,32 @@ func TestVolumeSnapshotsAreListedVerifiedAndPruned(t *testing.T) {
 }
 
 // damagePacks flips one byte in the middle of every pack larger than a megabyte.
-func damagePacks(t *testing.T, repo string) {
+// damagePacks flips a byte in the middle of every pack of 1 MiB or more written since, in a
+// copy of the repository: each damaged pack is written anew, so the original it is linked to
+// stays whole.
+func damagePacks(t *testing.T, repo string, since time.Time) {
 	t.Helper()
+	damaged := 0
 	err := filepath.Walk(filepath.Join(repo, "data"), func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() || info.Size() < 1<<20 {
+		if err != nil || info.IsDir() || info.Size() < 1<<20 || info.ModTime().Before(since) {
 			return err
 		}
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		b := make([]byte, 1)
-		if _, err := f.ReadAt(b, info.Size()/2); err != nil {
+		data[len(data)/2] ^= 0x20
+		if err := os.WriteFile(p+".damaged", data, 0o600); err != nil {
 			return err
 		}
-		b[0] ^= 0x20
-		_, err = f.WriteAt(b, info.Size()/2)
-		return err
+		damaged++
+		return os.Rename(p+".damaged", p)
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if damaged == 0 {
+		t.Fatal("no pack to damage")
 	}
 }
 
