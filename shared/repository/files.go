@@ -129,62 +129,38 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
-	known, problems := slices.Clone(r.indexFiles), len(r.indexProblems)
-	r.mu.Unlock()
-	if problems == 0 && sameIDs(ids, known) {
-		return nil
-	}
-	listed, had := map[ID]bool{}, map[ID]bool{}
-	for _, id := range ids {
-		listed[id] = true
-	}
-	for _, id := range known {
-		had[id] = true
+	known := map[ID]bool{}
+	for _, id := range r.indexFiles {
+		known[id] = true
 	}
 	var added []ID
+	listed := 0
 	for _, id := range ids {
-		if !had[id] {
+		switch {
+		case known[id]:
+			listed++
+		case !r.supersededIndex[id]:
 			added = append(added, id)
 		}
 	}
-	gone := slices.ContainsFunc(known, func(id ID) bool { return !listed[id] })
-	if problems == 0 && !gone {
+	gone, problems := listed < len(known), len(r.indexProblems) > 0
+	r.mu.Unlock()
+	if !gone && !problems {
+		if len(added) == 0 {
+			return nil
+		}
 		files, errs := r.readIndexFiles(ctx, added)
 		failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
-		if !failed && !slices.ContainsFunc(files, func(f *indexFile) bool { return f != nil && len(f.Supersedes) > 0 }) {
-			r.mu.Lock()
-			for i, f := range files {
-				if f != nil {
-					r.indexFiles = append(r.indexFiles, added[i])
-					for _, p := range f.Packs {
-						r.idx.addPack(p)
-					}
-				}
-			}
-			r.mu.Unlock()
+		replaces := slices.ContainsFunc(files, func(f *indexFile) bool { return f != nil && len(f.Supersedes) > 0 })
+		if !failed && !replaces {
+			r.addIndexFiles(added, files)
 			return nil
 		}
 	}
 	// A prune replaced files: what they listed may be gone, so start over.
 	r.idx = newIndex()
-	r.indexFiles, r.indexProblems = nil, nil
+	r.indexFiles, r.indexProblems, r.supersededIndex = nil, nil, map[ID]bool{}
 	return r.loadIndex(ctx, ids)
-}
-
-func sameIDs(a, b []ID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := make(map[ID]bool, len(a))
-	for _, id := range a {
-		seen[id] = true
-	}
-	for _, id := range b {
-		if !seen[id] {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *Repository) listIndex(ctx context.Context) ([]ID, error) {
@@ -205,16 +181,25 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 			r.indexProblems = append(r.indexProblems, err)
 		}
 	}
-	superseded := map[ID]bool{}
+	r.addIndexFiles(ids, files)
+	return nil
+}
+
+// addIndexFiles puts what index files list into the index, leaving out the files that one
+// of them, or one read before, replaces: a prune killed before deleting them leaves them
+// listed, naming packs it removed.
+func (r *Repository) addIndexFiles(ids []ID, files []*indexFile) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, f := range files {
 		if f != nil {
 			for _, s := range f.Supersedes {
-				superseded[s] = true
+				r.supersededIndex[s] = true
 			}
 		}
 	}
 	for i, f := range files {
-		if f == nil || superseded[ids[i]] {
+		if f == nil || r.supersededIndex[ids[i]] {
 			continue
 		}
 		r.indexFiles = append(r.indexFiles, ids[i])
@@ -222,7 +207,6 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 			r.idx.addPack(p)
 		}
 	}
-	return nil
 }
 
 // readIndexFiles reads and decodes index files in parallel. A file removed meanwhile (by a
@@ -289,7 +273,12 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 			return fmt.Errorf("remove replaced index %s: %w", old.Short(), err)
 		}
 	}
+	r.mu.Lock()
 	r.indexFiles = []ID{newID}
+	for _, old := range f.Supersedes {
+		r.supersededIndex[old] = true
+	}
+	r.mu.Unlock()
 	r.idx.mu.Lock()
 	for id, loc := range r.idx.blobs {
 		if dropped[loc.Pack] {

@@ -72,6 +72,8 @@ type Repository struct {
 
 	indexProblems []error
 	indexFiles    []ID // the index files read at open (or written since by RewriteIndex)
+	// supersededIndex holds index files that another one replaces, listed or not.
+	supersededIndex map[ID]bool
 }
 
 // Backend returns the storage the repository lives on.
@@ -220,9 +222,9 @@ func newHandle(be storage.Backend, cfg repoConfig, c *crypter, h hasher) (*Repos
 	}
 	r := &Repository{
 		be: be, cfg: cfg, crypt: c, hash: h, idx: newIndex(), enc: enc, dec: dec,
-		inflight: map[ID]struct{}{},
-		pools:    map[BlobType]chan *packer{},
-		slots:    make(chan struct{}, maxUploads),
+		inflight: map[ID]struct{}{}, supersededIndex: map[ID]bool{},
+		pools: map[BlobType]chan *packer{},
+		slots: make(chan struct{}, maxUploads),
 	}
 	r.packBufs.New = func() any { b := make([]byte, 0, packBufSize); return &b }
 	r.scratch.New = func() any { b := make([]byte, 0, 1<<20); return &b }
@@ -260,6 +262,7 @@ func (r *Repository) Fork() (*Repository, error) {
 	r.mu.Lock()
 	f.indexFiles = slices.Clone(r.indexFiles)
 	f.indexProblems = slices.Clone(r.indexProblems)
+	f.supersededIndex = maps.Clone(r.supersededIndex)
 	r.mu.Unlock()
 	return f, nil
 }

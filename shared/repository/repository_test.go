@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -368,5 +369,38 @@ func TestAHandleNoticesARepositoryCreatedAnewInItsPlace(t *testing.T) {
 	must(t, err)
 	if same, err := old.StillThere(ctx); err != nil || same {
 		t.Errorf("StillThere after the repository was created anew = %v, %v; want false", same, err)
+	}
+}
+
+// A prune that dies between writing its new index file and deleting the ones it replaces
+// leaves those listed; a reader must keep leaving them out, reload after reload.
+func TestAnIndexFileLeftByAKilledPruneStaysReplaced(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	reader, err := Init(ctx, be, "pw")
+	must(t, err)
+	pruner, err := Open(ctx, be, "pw")
+	must(t, err)
+	dropped, _, _ := pruner.SaveBlob(ctx, DataBlob, randomBytes(2000))
+	must(t, pruner.Flush(ctx))
+	must(t, reader.ReloadIndex(ctx))
+	must(t, pruner.ReloadIndex(ctx))
+	replaced := slices.Clone(pruner.indexFiles)
+	saved := map[string][]byte{}
+	for _, id := range replaced {
+		data, err := be.Get(ctx, fileName(IndexFile, id))
+		must(t, err)
+		saved[fileName(IndexFile, id)] = data
+	}
+	loc, _ := pruner.idx.lookup(dropped)
+	must(t, pruner.RewriteIndex(ctx, []ID{loc.Pack}))
+	for name, data := range saved { // as if the prune had been killed before deleting them
+		must(t, be.Put(ctx, name, data))
+	}
+	for round := range 2 {
+		must(t, reader.ReloadIndex(ctx))
+		if reader.HasBlob(dropped) {
+			t.Fatalf("reload %d: the reader believes in a blob whose pack the prune dropped", round+1)
+		}
 	}
 }
