@@ -23,8 +23,9 @@ type FullRestore struct {
 	Backup  *Backup
 	RootDir string // the engine's DockerRootDir
 	Engine  EngineControl
-	// AdvertiseAddr is this manager's address when it differs from the backup's: the state
-	// files are rewritten to it. Empty keeps the address the backup recorded.
+	// AdvertiseAddr is this manager's address when it differs from the backup's: the new
+	// cluster is formed on it and the raft membership moved to it. Empty keeps the address
+	// the backup recorded.
 	AdvertiseAddr string
 	Say           func(format string, args ...any)
 }
@@ -103,10 +104,11 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	if err != nil {
 		return res, fmt.Errorf("docker swarm init --force-new-cluster --advertise-addr %s: %w", orDefault(st.AdvertiseAddr, "ADDR"), err)
 	}
-	if err := waitForCluster(ctx, c); err != nil {
+	node, err := waitForCluster(ctx, c)
+	if err != nil {
 		return res, err
 	}
-	old, err := readvertise(ctx, c, live, id)
+	old, err := readvertise(ctx, c, node, live, id)
 	if err != nil {
 		return res, err
 	}
@@ -154,17 +156,19 @@ func (f *FullRestore) stage(staging string) (engineState, swarmstate.Identity, e
 	return st, id, nil
 }
 
-func waitForCluster(ctx context.Context, c client.APIClient) error {
+// waitForCluster waits until the new cluster serves, and returns what the engine says of
+// this node in it.
+func waitForCluster(ctx context.Context, c client.APIClient) (swarm.Info, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		info, err := c.Info(ctx, client.InfoOptions{})
 		if err == nil && info.Info.Swarm.ControlAvailable && info.Info.Swarm.LocalNodeState == swarm.LocalNodeStateActive {
 			if _, err := c.ServiceList(ctx, client.ServiceListOptions{}); err == nil {
-				return nil
+				return info.Info.Swarm, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the new cluster is not healthy two minutes after force-new-cluster")
+			return swarm.Info{}, fmt.Errorf("the new cluster is not healthy two minutes after force-new-cluster")
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -173,13 +177,8 @@ func waitForCluster(ctx context.Context, c client.APIClient) error {
 // relock turns autolock on with a fresh unlock key and returns it: the key of the backup's
 // time has been handled outside the swarm and is retired.
 func relock(ctx context.Context, c client.APIClient) (string, error) {
-	sw, err := c.SwarmInspect(ctx, client.SwarmInspectOptions{})
-	if err != nil {
-		return "", fmt.Errorf("lock the swarm again: %w", err)
-	}
-	spec := sw.Swarm.Spec
-	spec.EncryptionConfig.AutoLockManagers = true
-	if _, err := c.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: spec, RotateManagerUnlockKey: true}); err != nil {
+	lock := func(spec *swarm.Spec) { spec.EncryptionConfig.AutoLockManagers = true }
+	if err := updateSwarm(ctx, c, lock, true); err != nil {
 		return "", fmt.Errorf("lock the swarm again (docker swarm update --autolock=true; docker swarm unlock-key --rotate): %w", err)
 	}
 	key, err := c.SwarmGetUnlockKey(ctx)
@@ -187,6 +186,18 @@ func relock(ctx context.Context, c client.APIClient) (string, error) {
 		return "", fmt.Errorf("read the new unlock key (docker swarm unlock-key): %w", err)
 	}
 	return key.Key, nil
+}
+
+// updateSwarm changes the cluster's spec as it is now, rotating the unlock key if asked.
+func updateSwarm(ctx context.Context, c client.APIClient, change func(*swarm.Spec), rotateUnlockKey bool) error {
+	sw, err := c.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if err != nil {
+		return err
+	}
+	spec := sw.Swarm.Spec
+	change(&spec)
+	_, err = c.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: spec, RotateManagerUnlockKey: rotateUnlockKey})
+	return err
 }
 
 // restart starts the engine again after a failure before the backup was in place.

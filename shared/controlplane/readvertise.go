@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/moby/swarmkit/v2/api"
 	"google.golang.org/grpc"
@@ -19,14 +20,10 @@ import (
 // The engine starts on the new address, but the membership restored from the backup still
 // names the old host, and managers joining later would dial that. Swarmkit updates the
 // address of a member that calls Join again, so the manager, with its own certificate,
-// asks itself to be joined at the new address. It returns the address it changed from.
-func readvertise(ctx context.Context, c client.APIClient, swarmDir string, id swarmstate.Identity) (string, error) {
-	info, err := c.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return "", fmt.Errorf("ask the engine for its address: %w", err)
-	}
-	sw := info.Info.Swarm
-	recorded, err := memberAddr(ctx, c, sw.NodeID)
+// asks itself to be joined at the new address. node is what the engine says of this node.
+// It returns the address it changed from.
+func readvertise(ctx context.Context, c client.APIClient, node swarm.Info, swarmDir string, id swarmstate.Identity) (string, error) {
+	recorded, err := memberAddr(ctx, c, node.NodeID)
 	if err != nil {
 		return "", err
 	}
@@ -34,7 +31,7 @@ func readvertise(ctx context.Context, c client.APIClient, swarmDir string, id sw
 	if err != nil {
 		return "", fmt.Errorf("the raft membership names this manager at %q: %w", recorded, err)
 	}
-	want := net.JoinHostPort(sw.NodeAddr, port)
+	want := net.JoinHostPort(node.NodeAddr, port)
 	if recorded == want {
 		return "", nil
 	}
@@ -54,7 +51,7 @@ func readvertise(ctx context.Context, c client.APIClient, swarmDir string, id sw
 	if _, err := api.NewRaftMembershipClient(conn).Join(joinCtx, &api.JoinRequest{Addr: want}); err != nil {
 		return "", fmt.Errorf("update this manager's raft address from %s to %s: %w", recorded, want, err)
 	}
-	got, err := memberAddr(ctx, c, sw.NodeID)
+	got, err := memberAddr(ctx, c, node.NodeID)
 	if err != nil {
 		return "", err
 	}
@@ -76,22 +73,14 @@ func snapshotNow(ctx context.Context, c client.APIClient, swarmDir string) error
 	if err != nil {
 		return err
 	}
-	interval := func(set func(*uint64)) error {
-		sw, err := c.SwarmInspect(ctx, client.SwarmInspectOptions{})
-		if err != nil {
-			return err
-		}
-		spec := sw.Swarm.Spec
-		set(&spec.Raft.SnapshotInterval)
-		_, err = c.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: spec})
-		return err
-	}
 	var kept uint64
-	if err := interval(func(v *uint64) { kept, *v = *v, 1 }); err != nil {
+	everyEntry := func(spec *swarm.Spec) { kept, spec.Raft.SnapshotInterval = spec.Raft.SnapshotInterval, 1 }
+	if err := updateSwarm(ctx, c, everyEntry, false); err != nil {
 		return fmt.Errorf("have the manager take a raft snapshot (docker swarm update --snapshot-interval 1): %w", err)
 	}
 	// Putting the setting back is itself a raft entry, applied while the interval is 1.
-	if err := interval(func(v *uint64) { *v = kept }); err != nil {
+	putBack := func(spec *swarm.Spec) { spec.Raft.SnapshotInterval = kept }
+	if err := updateSwarm(ctx, c, putBack, false); err != nil {
 		return fmt.Errorf("put the raft snapshot interval back to %d (docker swarm update --snapshot-interval %d): %w", kept, kept, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

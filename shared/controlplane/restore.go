@@ -158,11 +158,14 @@ func (b *Backup) Plan(live *Live, sel Selection) []Step {
 			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep", Reason: "exists"})
 		case same(l):
 			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep", Reason: "same as the backup"})
-		case kind != KindService && len(live.users(kind, name)) > 0:
-			steps = append(steps, Step{Kind: kind, Name: name, Action: "keep",
-				Reason: "in use by service " + strings.Join(live.users(kind, name), ", ")})
-		default:
+		case kind == KindService:
 			steps = append(steps, Step{Kind: kind, Name: name, Action: "replace"})
+		default:
+			if users := live.users(kind, name); len(users) > 0 {
+				steps = append(steps, Step{Kind: kind, Name: name, Action: "keep", Reason: "in use by service " + strings.Join(users, ", ")})
+			} else {
+				steps = append(steps, Step{Kind: kind, Name: name, Action: "replace"})
+			}
 		}
 	}
 	for _, n := range b.Networks {
