@@ -139,10 +139,10 @@ func (c *Client) Restore(ctx context.Context, req RestoreRequest) (Job, error) {
 	return job, err
 }
 
-// Job returns a job's state.
-func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+// Job returns a job's state; with wait, once the job ends or wait passes, whichever is first.
+func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (Job, error) {
 	var job Job
-	err := c.call(ctx, JobPath, JobRequest{ID: id}, &job)
+	err := c.call(ctx, JobPath, JobRequest{ID: id, Wait: wait}, &job)
 	return job, err
 }
 
@@ -153,7 +153,7 @@ func (c *Client) Wait(ctx context.Context, job Job, update func(Job)) (Job, erro
 	for job.State == JobRunning {
 		asked := time.Now()
 		var err error
-		if err = c.call(ctx, JobPath, JobRequest{ID: job.ID, Wait: jobPace}, &job); err != nil {
+		if job, err = c.Job(ctx, job.ID, jobPace); err != nil {
 			return job, err
 		}
 		if update != nil {
