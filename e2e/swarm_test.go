@@ -315,6 +315,8 @@ func TestSwarmBackupBadInput(t *testing.T) {
 		{[]string{"restore", "0123456789ab", "--only", "secrets"}, `no snapshot "0123456789ab"`},
 		{[]string{"restore", "0123456789ab"}, "--only secrets,configs,networks,services"},
 		{[]string{"restore", "0123456789ab", "--only", "volumes"}, `--only "volume"`},
+		{[]string{"restore", "0123456789ab", "--full", "--replace", "--yes"}, "leave out --only, --name and --replace"},
+		{[]string{"restore", "0123456789ab", "--only", "secrets", "--advertise-addr", "10.0.0.9"}, "--advertise-addr is for --full"},
 		{[]string{"backup", "--mode", "lukewarm"}, `--mode "lukewarm"`},
 		{[]string{"backup", "--tag", "novalue"}, "want KEY=VALUE"},
 	}

@@ -83,10 +83,13 @@ func parseKinds(only []string) (map[string]bool, error) {
 
 func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions, id string) error {
 	if opts.full {
-		if len(opts.only) > 0 || len(opts.names) > 0 {
-			return fmt.Errorf("--full restores everything: leave out --only and --name")
+		if len(opts.only) > 0 || len(opts.names) > 0 || opts.replace {
+			return fmt.Errorf("--full restores everything: leave out --only, --name and --replace")
 		}
 		return runFullRestore(ctx, dockerCli, opts, id)
+	}
+	if opts.advertiseAddr != "" {
+		return fmt.Errorf("--advertise-addr is for --full: a selective restore leaves the cluster's addresses alone")
 	}
 	kinds, err := parseKinds(opts.only)
 	if err != nil {
