@@ -128,7 +128,7 @@ func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 		if sn == nil {
 			return fmt.Errorf("no snapshot")
 		}
-		_, err = restorer.Restore(ctx, repo, sn.Tree, dir, restorer.Options{})
+		_, err = restorer.Restore(ctx, repo, sn.Tree, dir, restorer.Options{Root: sn.Root})
 		return err
 	}
 	return fmt.Errorf("ours: unknown operation %q", op)

@@ -5,19 +5,16 @@ package archiver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/ultracdc" // registers the algorithm
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -49,57 +46,91 @@ type Options struct {
 	Workers int
 	// Progress, when set, receives the running totals from time to time.
 	Progress func(Progress)
-	// Skipped, when set, is told about entries that vanished while being read.
+	// Skipped, when set, is told about entries that vanished or changed type while being
+	// read; they are left out of the snapshot.
 	Skipped func(path string, err error)
 }
+
+// Result is what a backup stored.
+type Result struct {
+	Tree repository.ID // the top directory's listing
+	// Root is the top directory's own metadata (owner, mode, times), which its listing does
+	// not hold: a restore gives it back to the directory it fills.
+	Root  snapshot.Node
+	Stats snapshot.Stats
+	// Warnings name the first entries left out (vanished or changed while read), at most
+	// maxWarnings; Stats.Skipped counts them all.
+	Warnings []string
+}
+
+// maxWarnings bounds what a snapshot record says about skipped entries: a volume churning
+// temporary files must not grow the record without end.
+const maxWarnings = 100
 
 // Archiver backs up one directory tree.
 type Archiver struct {
 	repo *repository.Repository
 	src  Source
 	opts Options
-	sem  chan struct{}
-	bufs sync.Pool
+	work *errgroup.Group // file jobs; its context ends at the first failure
+	// store is the caller's context, for blob saves: the repository uploads full packs in
+	// the background until the caller's Flush, beyond the end of the job group's context.
+	store context.Context
+	bufs  sync.Pool
 
-	files, dirs, bytes, changed, read, blobsNew, bytesNew atomic.Uint64
-	lastReport                                            atomic.Int64 // unix nanoseconds
+	files, dirs, bytes, changed, read, blobsNew, bytesNew, skipped atomic.Uint64
+	lastReport                                                     atomic.Int64 // unix nanoseconds
+
+	mu       sync.Mutex
+	warnings []string
 }
 
-// Snapshot stores the tree below dir as it is while being read and returns its root tree's
-// ID and the statistics. The caller flushes the repository and saves the snapshot record.
-func Snapshot(ctx context.Context, repo *repository.Repository, dir string, opts Options) (repository.ID, snapshot.Stats, error) {
+// Snapshot stores the tree below dir as it is while being read. The caller flushes the
+// repository and saves the snapshot record.
+func Snapshot(ctx context.Context, repo *repository.Repository, dir string, opts Options) (Result, error) {
 	src, err := Dir(dir)
 	if err != nil {
-		return repository.ID{}, snapshot.Stats{}, err
+		return Result{}, err
 	}
+	defer src.Close()
 	return SnapshotFrom(ctx, repo, src, opts)
 }
 
 // SnapshotFrom stores the tree a source presents: a live directory, or a capture of one.
-func SnapshotFrom(ctx context.Context, repo *repository.Repository, src Source, opts Options) (repository.ID, snapshot.Stats, error) {
+// Every file job it starts has ended when it returns, whatever happened.
+func SnapshotFrom(ctx context.Context, repo *repository.Repository, src Source, opts Options) (Result, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	a := &Archiver{repo: repo, src: src, opts: opts, sem: make(chan struct{}, opts.Workers)}
-	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
-
+	root, err := src.Root()
+	if err != nil {
+		return Result{}, err
+	}
 	parent, err := opts.Parent.root(ctx)
 	if err != nil {
-		return repository.ID{}, snapshot.Stats{}, err
+		return Result{}, err
 	}
-	id, err := a.saveDir(ctx, ".", parent)
+	work, wctx := errgroup.WithContext(ctx)
+	work.SetLimit(opts.Workers)
+	a := &Archiver{repo: repo, src: src, opts: opts, work: work, store: ctx}
+	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
+	id, err := a.saveDir(wctx, ".", parent)
+	// A failed file job cancels the walk: its error, not the walk's, says what went wrong.
+	if werr := work.Wait(); werr != nil {
+		err = werr
+	}
 	if err != nil {
-		return repository.ID{}, snapshot.Stats{}, err
+		return Result{}, err
 	}
 	a.report()
-	return id, a.stats(), nil
+	return Result{Tree: id, Root: root, Stats: a.stats(), Warnings: a.warnings}, nil
 }
 
 func (a *Archiver) stats() snapshot.Stats {
 	return snapshot.Stats{
 		Files: a.files.Load(), Dirs: a.dirs.Load(), Bytes: a.bytes.Load(),
 		FilesChanged: a.changed.Load(), BytesRead: a.read.Load(),
-		BlobsNew: a.blobsNew.Load(), BytesNew: a.bytesNew.Load(),
+		BlobsNew: a.blobsNew.Load(), BytesNew: a.bytesNew.Load(), Skipped: a.skipped.Load(),
 	}
 }
 
@@ -127,7 +158,8 @@ type pending struct {
 }
 
 // saveDir stores the listing of the directory rel after all its entries; the parent tree,
-// when known, lets unchanged files through without reading them.
+// when known, lets unchanged files through without reading them. An error that says rel
+// itself vanished or changed type is for the caller to skip.
 func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tree) (repository.ID, error) {
 	nodes, err := a.src.List(rel)
 	if err != nil {
@@ -147,6 +179,10 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 				return repository.ID{}, fmt.Errorf("read the parent's listing of %s: %w", path, err)
 			}
 			id, err := a.saveDir(ctx, path, sub)
+			if skippable(err) {
+				a.skip(path, err)
+				continue
+			}
 			if err != nil {
 				return repository.ID{}, err
 			}
@@ -163,14 +199,15 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 			tree.Nodes = append(tree.Nodes, node)
 			p := pending{node: &tree.Nodes[len(tree.Nodes)-1], done: make(chan error, 1)}
 			waits = append(waits, p)
-			if err := a.acquire(ctx); err != nil {
-				return repository.ID{}, err
-			}
-			go func() {
-				defer a.release()
-				p.done <- a.saveFile(ctx, path, p.node)
+			a.work.Go(func() error {
+				err := a.saveFile(ctx, path, p.node)
+				p.done <- err
 				a.maybeReport()
-			}()
+				if skippable(err) {
+					return nil // left out with a warning, below
+				}
+				return err
+			})
 			continue
 		}
 		tree.Nodes = append(tree.Nodes, node)
@@ -180,7 +217,7 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 	var vanished map[string]bool
 	for _, p := range waits {
 		err := <-p.done
-		if errors.Is(err, fs.ErrNotExist) {
+		if skippable(err) {
 			a.skip(filepath.Join(rel, p.node.Name), err)
 			if vanished == nil {
 				vanished = map[string]bool{}
@@ -201,25 +238,20 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 		}
 		tree.Nodes = kept
 	}
-	id, err := snapshot.SaveTree(ctx, a.repo, tree)
+	id, err := snapshot.SaveTree(a.store, a.repo, tree)
 	if err != nil {
 		return repository.ID{}, fmt.Errorf("store the listing of %s: %w", rel, err)
 	}
 	return id, nil
 }
 
-func (a *Archiver) acquire(ctx context.Context) error {
-	select {
-	case a.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (a *Archiver) release() { <-a.sem }
-
 func (a *Archiver) skip(path string, err error) {
+	a.skipped.Add(1)
+	a.mu.Lock()
+	if len(a.warnings) < maxWarnings {
+		a.warnings = append(a.warnings, fmt.Sprintf("%s: %v", path, err))
+	}
+	a.mu.Unlock()
 	if a.opts.Skipped != nil {
 		a.opts.Skipped(path, err)
 	}
@@ -254,7 +286,10 @@ func (a *Archiver) saveFile(ctx context.Context, path string, node *snapshot.Nod
 	defer a.bufs.Put(bufp)
 	var size uint64
 	store := func(chunk []byte) error {
-		id, isNew, err := a.repo.SaveBlob(ctx, repository.DataBlob, chunk)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, isNew, err := a.repo.SaveBlob(a.store, repository.DataBlob, chunk)
 		if err != nil {
 			return fmt.Errorf("store %s: %w", path, err)
 		}
@@ -316,50 +351,4 @@ func (a *Archiver) chunkRest(r io.Reader, path string, bufp *[]byte, store func(
 			return nil
 		}
 	}
-}
-
-func nodeFromInfo(name, path string, fi fs.FileInfo) (snapshot.Node, error) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return snapshot.Node{}, fmt.Errorf("stat %s: no file system details", path)
-	}
-	n := snapshot.Node{
-		Name:       name,
-		Mode:       fi.Mode(),
-		UID:        st.Uid,
-		GID:        st.Gid,
-		ModTime:    st.Mtim.Nano(),
-		ChangeTime: st.Ctim.Nano(),
-		AccessTime: st.Atim.Nano(),
-		Inode:      st.Ino,
-		DeviceID:   uint64(st.Dev),
-		Links:      uint64(st.Nlink),
-	}
-	switch m := fi.Mode(); {
-	case m.IsRegular():
-		n.Type = snapshot.TypeFile
-		n.Size = uint64(fi.Size())
-	case m.IsDir():
-		n.Type = snapshot.TypeDir
-	case m&fs.ModeSymlink != 0:
-		n.Type = snapshot.TypeSymlink
-		target, err := os.Readlink(path)
-		if err != nil {
-			return n, fmt.Errorf("read link %s: %w", path, err)
-		}
-		n.LinkTarget = target
-	case m&fs.ModeDevice != 0 && m&fs.ModeCharDevice != 0:
-		n.Type = snapshot.TypeCharDev
-		n.Rdev = uint64(st.Rdev)
-	case m&fs.ModeDevice != 0:
-		n.Type = snapshot.TypeDevice
-		n.Rdev = uint64(st.Rdev)
-	case m&fs.ModeNamedPipe != 0:
-		n.Type = snapshot.TypeFIFO
-	case m&fs.ModeSocket != 0:
-		n.Type = snapshot.TypeSocket
-	default:
-		return n, fmt.Errorf("%s: unsupported file type %s", path, m.Type())
-	}
-	return n, nil
 }

@@ -43,13 +43,13 @@ func TestSnapshotOfCaptureIsTheTreeAtCaptureTime(t *testing.T) {
 	must(t, os.Remove(filepath.Join(src, "db/deleted.dat")))
 	write(t, filepath.Join(src, "late.dat"), []byte("created after the capture"))
 
-	tree, _, err := archiver.SnapshotFrom(ctx, r, c, archiver.Options{Parent: parent})
+	res, err := archiver.SnapshotFrom(ctx, r, c, archiver.Options{Parent: parent})
 	if err != nil {
 		t.Fatal(err)
 	}
 	must(t, r.Flush(ctx))
 	dst := filepath.Join(t.TempDir(), "restored")
-	if _, err := restorer.Restore(ctx, r, tree, dst, restorer.Options{}); err != nil {
+	if _, err := restorer.Restore(ctx, r, res.Tree, dst, restorer.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]byte{

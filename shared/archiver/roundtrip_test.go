@@ -50,14 +50,14 @@ func write(t *testing.T, path string, data []byte) {
 func backup(t *testing.T, r *repository.Repository, dir string, parent *snapshot.Snapshot) *snapshot.Snapshot {
 	t.Helper()
 	ctx := context.Background()
-	tree, stats, err := archiver.Snapshot(ctx, r, dir, archiver.Options{Parent: archiver.NewParent(r, parent)})
+	res, err := archiver.Snapshot(ctx, r, dir, archiver.Options{Parent: archiver.NewParent(r, parent)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sn := &snapshot.Snapshot{Time: time.Now(), Kind: snapshot.KindVolume, Source: "test", Tree: tree, Stats: stats}
+	sn := &snapshot.Snapshot{Time: time.Now(), Kind: snapshot.KindVolume, Source: "test", Tree: res.Tree, Root: &res.Root, Stats: res.Stats}
 	if parent != nil {
 		sn.Parent = &parent.ID
 	}

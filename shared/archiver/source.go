@@ -2,13 +2,9 @@ package archiver
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"syscall"
 
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -16,64 +12,13 @@ import (
 
 // Source is the tree the archiver reads: a live directory, or a capture of one.
 type Source interface {
+	// Root returns the metadata of the top directory (owner, mode, times).
+	Root() (snapshot.Node, error)
 	// List returns the entries of the directory rel ("." is the top), sorted by name, with
 	// their metadata. Entries that vanish while listed are left out.
 	List(rel string) ([]snapshot.Node, error)
 	// Open opens the regular file rel for reading.
 	Open(rel string) (*os.File, error)
-}
-
-// liveDir reads a directory as it is at each moment.
-type liveDir struct{ root string }
-
-// Dir returns the source for a live directory tree.
-func Dir(root string) (Source, error) {
-	fi, err := os.Lstat(root)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", root)
-	}
-	return liveDir{root: root}, nil
-}
-
-func (d liveDir) List(rel string) ([]snapshot.Node, error) {
-	dir := filepath.Join(d.root, rel)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read directory %s: %w", dir, err)
-	}
-	nodes := make([]snapshot.Node, 0, len(entries))
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		fi, err := os.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", path, err)
-		}
-		node, err := nodeFromInfo(e.Name(), path, fi)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		nodes = append(nodes, node)
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	return nodes, nil
-}
-
-func (d liveDir) Open(rel string) (*os.File, error) {
-	path := filepath.Join(d.root, rel)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return f, nil
 }
 
 // Parent is the previous snapshot of a source, whose listings tell which files are unchanged.
@@ -156,11 +101,25 @@ func (p *Parent) tree(ctx context.Context, id repository.ID) (*snapshot.Tree, er
 // archived after they are released, so that the hold does not last the upload.
 type Capture struct {
 	dir     string
+	root    snapshot.Node
 	listing map[string][]snapshot.Node
 	copies  map[string]string // file -> its copy in dir
 	Files   uint64            // files copied
 	Bytes   uint64            // bytes copied
+	// Skipped names what vanished or changed type while it was captured.
+	Skipped []Skip
 }
+
+// Skip is an entry left out of a tree because it vanished or changed while being read.
+type Skip struct {
+	Path string
+	Err  error
+}
+
+func (c *Capture) skip(path string, err error) { c.Skipped = append(c.Skipped, Skip{path, err}) }
+
+// Root returns the top directory's metadata as it was captured.
+func (c *Capture) Root() (snapshot.Node, error) { return c.root, nil }
 
 // CaptureTree lists the tree below root and copies the files that changed since the parent
 // into dir, which must be empty and should be on the same file system as root, where the
@@ -170,7 +129,12 @@ func CaptureTree(ctx context.Context, repo *repository.Repository, root, dir str
 	if err != nil {
 		return nil, err
 	}
-	c := &Capture{dir: dir, listing: map[string][]snapshot.Node{}, copies: map[string]string{}}
+	defer live.Close()
+	top, err := live.Root()
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{dir: dir, root: top, listing: map[string][]snapshot.Node{}, copies: map[string]string{}}
 	var walk func(rel string, old *snapshot.Tree) error
 	walk = func(rel string, old *snapshot.Tree) error {
 		if err := ctx.Err(); err != nil {
@@ -180,9 +144,8 @@ func CaptureTree(ctx context.Context, repo *repository.Repository, root, dir str
 		if err != nil {
 			return err
 		}
-		c.listing[rel] = nodes
-		for i := range nodes {
-			n := &nodes[i]
+		kept := nodes[:0]
+		for _, n := range nodes {
 			path := filepath.Join(rel, n.Name)
 			switch n.Type {
 			case snapshot.TypeDir:
@@ -190,25 +153,37 @@ func CaptureTree(ctx context.Context, repo *repository.Repository, root, dir str
 				if err != nil {
 					return fmt.Errorf("read the parent's listing of %s: %w", path, err)
 				}
-				if err := walk(path, sub); err != nil {
+				err = walk(path, sub)
+				if skippable(err) {
+					c.skip(path, err)
+					continue
+				}
+				if err != nil {
 					return err
 				}
 			case snapshot.TypeFile:
-				if reusable(repo, old.Find(n.Name), n) {
+				if reusable(repo, old.Find(n.Name), &n) {
+					break
+				}
+				err := c.copy(live, path)
+				if skippable(err) {
+					c.skip(path, err)
 					continue
 				}
-				if err := c.copy(live, path); err != nil {
+				if err != nil {
 					return err
 				}
 			}
+			kept = append(kept, n)
 		}
+		c.listing[rel] = kept
 		return nil
 	}
-	top, err := parent.root(ctx)
+	parentRoot, err := parent.root(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := walk(".", top); err != nil {
+	if err := walk(".", parentRoot); err != nil {
 		return nil, fmt.Errorf("capture %s: %w", root, err)
 	}
 	return c, nil

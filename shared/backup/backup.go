@@ -5,6 +5,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -38,6 +39,22 @@ type Options struct {
 	// is read, as without Hold: copying it first would only cost time and space.
 	Hold       func(ctx context.Context, capture func() error) (*snapshot.Quiesce, error)
 	CaptureDir string
+	// CaptureTimeout bounds the capture, and so the hold; zero means DefaultCaptureTimeout.
+	CaptureTimeout time.Duration
+}
+
+// DefaultCaptureTimeout bounds a capture when the caller sets no bound: containers are held
+// at most this long, whatever is found in the volume.
+const DefaultCaptureTimeout = 10 * time.Minute
+
+// maxWarnings bounds the skipped entries a record names.
+const maxWarnings = 100
+
+func captureTimeout(opts Options) time.Duration {
+	if opts.CaptureTimeout > 0 {
+		return opts.CaptureTimeout
+	}
+	return DefaultCaptureTimeout
 }
 
 // Run backs up src and returns the stored snapshot.
@@ -70,40 +87,63 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	parent := archiver.NewParent(repo, parentSnap)
 	var source archiver.Source
 	var held *snapshot.Quiesce
+	var captured *archiver.Capture
 	if opts.Hold != nil {
 		if err := parent.Preload(ctx); err != nil {
 			return nil, err
 		}
-		var c *archiver.Capture
-		held, err = opts.Hold(ctx, func() (err error) {
-			c, err = archiver.CaptureTree(ctx, repo, src.Path, opts.CaptureDir, parent)
+		held, err = opts.Hold(ctx, func() error {
+			// A capture reads what containers can change under it: it must end however
+			// they behave, and the hold with it.
+			cctx, cancel := context.WithTimeout(ctx, captureTimeout(opts))
+			defer cancel()
+			c, err := archiver.CaptureTree(cctx, repo, src.Path, opts.CaptureDir, parent)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("the capture took longer than %s: %w", captureTimeout(opts), err)
+			}
+			captured = c
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 		}
-		if c != nil {
-			source = c
+		if captured != nil {
+			source = captured
+			for _, s := range captured.Skipped {
+				if opts.Skipped != nil {
+					opts.Skipped(s.Path, s.Err)
+				}
+			}
 		}
 	}
 	if source == nil {
-		if source, err = archiver.Dir(src.Path); err != nil {
+		live, err := archiver.Dir(src.Path)
+		if err != nil {
 			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 		}
+		defer live.Close()
+		source = live
 	}
-	tree, stats, err := archiver.SnapshotFrom(ctx, repo, source, archiver.Options{
+	res, err := archiver.SnapshotFrom(ctx, repo, source, archiver.Options{
 		Parent: parent, Workers: opts.Workers, Progress: opts.Progress, Skipped: opts.Skipped,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+	}
+	if captured != nil {
+		res.Stats.Skipped += uint64(len(captured.Skipped))
+		for _, s := range captured.Skipped {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %v", s.Path, s.Err))
+		}
+		res.Warnings = res.Warnings[:min(len(res.Warnings), maxWarnings)]
 	}
 	if err := repo.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 	}
 	sn := &snapshot.Snapshot{
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
-		Tree: tree, Tags: src.Tags, Program: buildinfo.String(), Stats: stats, Meta: src.Meta,
-		Quiesce: held,
+		Tree: res.Tree, Root: &res.Root, Tags: src.Tags, Program: buildinfo.String(), Stats: res.Stats,
+		Warnings: res.Warnings, Meta: src.Meta, Quiesce: held,
 	}
 	if parentSnap != nil {
 		sn.Parent = &parentSnap.ID

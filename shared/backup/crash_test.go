@@ -77,6 +77,7 @@ func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration)
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), "CRASH_HELPER="+op, "CRASH_REPO="+repoDir, "CRASH_SRC="+src)
+	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,14 +40,14 @@ func fixture(t *testing.T) (storage.Backend, *snapshot.Snapshot) {
 			t.Fatal(err)
 		}
 	}
-	tree, stats, err := archiver.Snapshot(ctx, r, src, archiver.Options{})
+	res, err := archiver.Snapshot(ctx, r, src, archiver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sn := &snapshot.Snapshot{Time: time.Now(), Kind: snapshot.KindVolume, Source: "v", Tree: tree, Stats: stats}
+	sn := &snapshot.Snapshot{Time: time.Now(), Kind: snapshot.KindVolume, Source: "v", Tree: res.Tree, Stats: res.Stats}
 	if err := snapshot.Save(ctx, r, sn); err != nil {
 		t.Fatal(err)
 	}

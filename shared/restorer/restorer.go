@@ -12,9 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/swarmbackup/swarmbackup/shared/repository"
@@ -27,6 +27,9 @@ type Options struct {
 	Workers int
 	// Progress, when set, receives the bytes written so far and the total.
 	Progress func(done, total uint64)
+	// Root, when set, is the metadata the target directory itself gets: the owner and mode
+	// of a volume's top directory, without which a non-root service cannot read its data.
+	Root *snapshot.Node
 }
 
 // Stats summarises a restore.
@@ -52,6 +55,7 @@ type fileState struct {
 type restore struct {
 	repo  *repository.Repository
 	opts  Options
+	dir   string // the target
 	stats Stats
 	blobs map[repository.ID][]target
 	files []*fileState
@@ -72,7 +76,7 @@ func Restore(ctx context.Context, repo *repository.Repository, root repository.I
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Stats{}, fmt.Errorf("restore into %s: %w", dir, err)
 	}
-	r := &restore{repo: repo, opts: opts, blobs: map[repository.ID][]target{}, links: map[[2]uint64]string{}}
+	r := &restore{repo: repo, opts: opts, dir: dir, blobs: map[repository.ID][]target{}, links: map[[2]uint64]string{}}
 	if err := r.plan(ctx, root, dir); err != nil {
 		return r.stats, err
 	}
@@ -203,41 +207,32 @@ func (r *restore) fetch(ctx context.Context) error {
 	sort.Slice(packs, func(i, j int) bool { return bytes.Compare(packs[i][:], packs[j][:]) < 0 })
 	sizes := r.repo.Packs()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan repository.ID)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
+	// Each worker reuses its buffers from pack to pack.
+	next := make(chan repository.ID)
+	g, gctx := errgroup.WithContext(ctx)
 	for range r.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			var bufs buffers
-			for id := range work {
-				if err := r.fetchPack(ctx, id, byPack[id], sizes[id], &bufs); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
+			for id := range next {
+				if err := r.fetchPack(gctx, id, byPack[id], sizes[id], &bufs); err != nil {
+					return err
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	for _, id := range packs {
-		select {
-		case work <- id:
-		case <-ctx.Done():
+	g.Go(func() error {
+		defer close(next)
+		for _, id := range packs {
+			select {
+			case next <- id:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 		}
-	}
-	close(work)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
+		return nil
+	})
+	return g.Wait()
 }
 
 // buffers are one worker's, reused from pack to pack.
@@ -360,6 +355,9 @@ func (r *restore) finish() error {
 		if err := applyMeta(r.dirs[i].path, r.dirs[i].node); err != nil {
 			return err
 		}
+	}
+	if r.opts.Root != nil {
+		return applyMeta(r.dir, *r.opts.Root)
 	}
 	return nil
 }

@@ -29,12 +29,18 @@ type Snapshot struct {
 	Hostname string            `json:"hostname"`
 	Node     string            `json:"node,omitempty"` // swarm node ID
 	Tree     repository.ID     `json:"tree"`
+	// Root is the top directory's own owner, mode and times (absent in records written
+	// before it was kept).
+	Root *Node `json:"root,omitempty"`
 	Parent   *repository.ID    `json:"parent,omitempty"`
 	Tags     map[string]string `json:"tags,omitempty"`
 	Program  string            `json:"program"`
 	Stats    Stats             `json:"stats"`
 	// Quiesce says how the source's users were held while it was captured, when they were.
 	Quiesce *Quiesce `json:"quiesce,omitempty"`
+	// Warnings name entries left out because they vanished or changed while being read
+	// (the first ones; Stats.Skipped counts all).
+	Warnings []string `json:"warnings,omitempty"`
 	// Meta carries what a kind records beside the files (the swarm's metadata, for example).
 	Meta json.RawMessage `json:"meta,omitempty"`
 }
@@ -55,6 +61,7 @@ type Stats struct {
 	BytesRead    uint64 `json:"bytes_read"`
 	BlobsNew     uint64 `json:"blobs_new"`
 	BytesNew     uint64 `json:"bytes_new"` // plaintext of the new blobs
+	Skipped      uint64 `json:"skipped,omitempty"` // entries that vanished or changed while read
 }
 
 // Save stores the record; call it only after the repository was flushed.

@@ -124,7 +124,7 @@ func (a *Agent) restore(job *agentapi.Job, req agentapi.RestoreRequest, report f
 	if err != nil {
 		return err
 	}
-	stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{Progress: report})
+	stats, err := restorer.Restore(a.ctx, repo, sn.Tree, staging, restorer.Options{Progress: report, Root: sn.Root})
 	if err != nil {
 		_ = os.RemoveAll(staging)
 		return fmt.Errorf("restore snapshot %s of volume %s: %w", sn.ID.Short(), req.Volume, err)
