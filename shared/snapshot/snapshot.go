@@ -23,19 +23,19 @@ const (
 type Snapshot struct {
 	ID repository.ID `json:"-"`
 
-	Time     time.Time         `json:"time"`
-	Kind     string            `json:"kind"`
-	Source   string            `json:"source"` // the volume's name, or the swarm's cluster ID
-	Hostname string            `json:"hostname"`
-	Node     string            `json:"node,omitempty"` // swarm node ID
-	Tree     repository.ID     `json:"tree"`
+	Time     time.Time     `json:"time"`
+	Kind     string        `json:"kind"`
+	Source   string        `json:"source"` // the volume's name, or the swarm's cluster ID
+	Hostname string        `json:"hostname"`
+	Node     string        `json:"node,omitempty"` // swarm node ID
+	Tree     repository.ID `json:"tree"`
 	// Root is the top directory's own owner, mode and times (absent in records written
 	// before it was kept).
-	Root *Node `json:"root,omitempty"`
-	Parent   *repository.ID    `json:"parent,omitempty"`
-	Tags     map[string]string `json:"tags,omitempty"`
-	Program  string            `json:"program"`
-	Stats    Stats             `json:"stats"`
+	Root    *Node             `json:"root,omitempty"`
+	Parent  *repository.ID    `json:"parent,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Program string            `json:"program"`
+	Stats   Stats             `json:"stats"`
 	// Quiesce says how the source's users were held while it was captured, when they were.
 	Quiesce *Quiesce `json:"quiesce,omitempty"`
 	// Warnings name entries left out because they vanished or changed while being read
@@ -60,7 +60,7 @@ type Stats struct {
 	FilesChanged uint64 `json:"files_changed"` // files read rather than taken from the parent
 	BytesRead    uint64 `json:"bytes_read"`
 	BlobsNew     uint64 `json:"blobs_new"`
-	BytesNew     uint64 `json:"bytes_new"` // plaintext of the new blobs
+	BytesNew     uint64 `json:"bytes_new"`         // plaintext of the new blobs
 	Skipped      uint64 `json:"skipped,omitempty"` // entries that vanished or changed while read
 }
 
