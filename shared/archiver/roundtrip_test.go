@@ -195,7 +195,7 @@ func TestRestoreRefusesCorruptData(t *testing.T) {
 	be := r.Backend()
 	// Damage every pack.
 	err := be.List(ctx, "data/", func(name string, _ int64) error {
-		data, err := be.Get(ctx, name)
+		data, err := be.Get(ctx, name, 1<<30)
 		if err != nil {
 			return err
 		}

@@ -87,7 +87,7 @@ func TestEveryFlippedByteInAPackIsFoundByReadData(t *testing.T) {
 		t.Fatal("no packs")
 	}
 	for _, name := range packs {
-		orig, _ := be.Get(ctx, name)
+		orig, _ := be.Get(ctx, name, 1<<30)
 		// Sample positions across the pack: start, blobs, header, trailer.
 		for _, pos := range []int{0, 13, len(orig) / 3, len(orig) / 2, len(orig) - 60, len(orig) - 1} {
 			damaged := append([]byte(nil), orig...)
@@ -122,7 +122,7 @@ func TestDamageIsReportedBySnapshotAndPath(t *testing.T) {
 	db, _ := snapshot.LoadTree(ctx, r, *tree.Find("db").Subtree)
 	bi, _ := r.LookupBlob(db.Find("table.dat").Content[0])
 	name := "data/" + bi.Pack.String()[:2] + "/" + bi.Pack.String()
-	pack, _ := be.Get(ctx, name)
+	pack, _ := be.Get(ctx, name, 1<<30)
 	pack[bi.Offset+50] ^= 1
 	if err := be.Put(ctx, name, pack); err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestADamagedSnapshotRecordIsReported(t *testing.T) {
 	be, sn := fixture(t)
 	ctx := context.Background()
 	name := "snapshots/" + sn.ID.String()
-	data, _ := be.Get(ctx, name)
+	data, _ := be.Get(ctx, name, 1<<30)
 	data[len(data)-3] ^= 1
 	if err := be.Put(ctx, name, data); err != nil {
 		t.Fatal(err)

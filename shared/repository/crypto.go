@@ -54,6 +54,18 @@ const (
 	scryptP = 1
 )
 
+// Bounds on a key file's scrypt parameters, checked before anything is allocated: scrypt
+// needs 128·N·r bytes and N·r·p units of work, and a hostile key file sets them.
+const (
+	maxScryptMemory = 64 << 20 // twice what this version writes
+	maxScryptWork   = 1 << 22  // sixteen times what this version writes
+)
+
+func plausibleKDF(n, r, p int) bool {
+	return n >= 2 && n&(n-1) == 0 && n <= 1<<20 && r >= 1 && r <= 64 && p >= 1 && p <= 16 &&
+		int64(128)*int64(n)*int64(r) <= maxScryptMemory && int64(n)*int64(r)*int64(p) <= maxScryptWork
+}
+
 // ErrWrongPassword is returned when no key file opens with the password.
 var ErrWrongPassword = errors.New("wrong repository password")
 
@@ -78,8 +90,8 @@ func (kf keyFile) cipher(password string) (*crypter, error) {
 	if kf.KDF != "scrypt" {
 		return nil, fmt.Errorf("key file uses KDF %q; this version knows scrypt", kf.KDF)
 	}
-	if kf.N < 2 || kf.N > 1<<22 || kf.R < 1 || kf.R > 64 || kf.P < 1 || kf.P > 16 || len(kf.Salt) < 16 {
-		return nil, errors.New("key file has implausible KDF parameters")
+	if !plausibleKDF(kf.N, kf.R, kf.P) || len(kf.Salt) < 16 || len(kf.Salt) > 1024 {
+		return nil, fmt.Errorf("key file has implausible KDF parameters (n=%d r=%d p=%d)", kf.N, kf.R, kf.P)
 	}
 	kek, err := scrypt.Key([]byte(password), kf.Salt, kf.N, kf.R, kf.P, 32)
 	if err != nil {

@@ -24,6 +24,22 @@ const (
 
 func fileName(kind FileKind, id ID) string { return string(kind) + "/" + id.String() }
 
+// Bounds on what is read whole from storage before it can be authenticated: a file anyone
+// with write access to the bucket drops there must not make a reader allocate without end.
+const (
+	maxSmallObject = 64 << 10  // config, key files, leases
+	maxRecord      = 64 << 20  // snapshot records, locks, heartbeats
+	maxIndexFile   = 256 << 20 // one index file
+	maxPackObject  = 64 << 20  // a pack read whole without the index's word for its size
+)
+
+func maxFileSize(kind FileKind) int64 {
+	if kind == IndexFile {
+		return maxIndexFile
+	}
+	return maxRecord
+}
+
 // SaveFile stores v as JSON, compressed and sealed; its ID is the hash of the stored bytes.
 func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, error) {
 	plain, err := json.Marshal(v)
@@ -55,7 +71,7 @@ func (r *Repository) SaveNamedFile(ctx context.Context, kind FileKind, key strin
 
 // LoadFile reads a record into v; damage is reported as ErrCorrupt.
 func (r *Repository) LoadFile(ctx context.Context, kind FileKind, id ID, v any) error {
-	stored, err := r.be.Get(ctx, fileName(kind, id))
+	stored, err := r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
 	if err != nil {
 		return fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
 	}
@@ -124,7 +140,7 @@ func (r *Repository) IndexProblems() []error { return r.indexProblems }
 // writers added; when files were removed or replaced (a prune), it reads the whole index
 // again. Call it with no blob saves pending.
 func (r *Repository) ReloadIndex(ctx context.Context) error {
-	ids, err := r.listIndex(ctx)
+	ids, oversized, err := r.listIndex(ctx)
 	if err != nil {
 		return err
 	}
@@ -159,16 +175,30 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 	}
 	// A prune replaced files: what they listed may be gone, so start over.
 	r.idx = newIndex()
-	r.indexFiles, r.indexProblems, r.supersededIndex = nil, nil, map[ID]bool{}
+	r.indexFiles, r.indexProblems, r.supersededIndex = nil, oversized, map[ID]bool{}
 	return r.loadIndex(ctx, ids)
 }
 
-func (r *Repository) listIndex(ctx context.Context) ([]ID, error) {
+// listIndex lists the index files; those too large to be index files are left out unread,
+// and said in the second list.
+func (r *Repository) listIndex(ctx context.Context) ([]ID, []error, error) {
 	var ids []ID
-	if err := r.ListFiles(ctx, IndexFile, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
-		return nil, fmt.Errorf("list index: %w", err)
+	var oversized []error
+	err := r.be.List(ctx, string(IndexFile)+"/", func(name string, size int64) error {
+		id, err := ParseID(name[len(IndexFile)+1:])
+		switch {
+		case err != nil: // not ours
+		case size > maxIndexFile:
+			oversized = append(oversized, fmt.Errorf("index %s left out: %d bytes, at most %d: %w", id.Short(), size, maxIndexFile, storage.ErrTooLarge))
+		default:
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list index: %w", err)
 	}
-	return ids, nil
+	return ids, oversized, nil
 }
 
 // loadIndex reads the index files ids, in parallel, into memory.
@@ -222,7 +252,7 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			stored, err := r.be.Get(ctx, fileName(IndexFile, id))
+			stored, err := r.be.Get(ctx, fileName(IndexFile, id), maxIndexFile)
 			if errors.Is(err, storage.ErrNotFound) {
 				return
 			}

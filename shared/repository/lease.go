@@ -50,49 +50,70 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 	}
 	plain, _ := json.Marshal(rec)
 	sealed := r.crypt.seal(nil, plain, []byte(name))
-	for attempt := 0; attempt < 2; attempt++ {
+	for range 3 {
 		err := r.be.Create(ctx, name, sealed)
 		if err == nil {
-			rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-			l := &Lease{repo: r, name: name, rec: rec, cancel: cancel, done: make(chan struct{})}
-			go l.renew(rctx)
-			return l, nil
+			return r.holdLease(ctx, name, rec), nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
 			return nil, fmt.Errorf("take the lease on %s: %w", chain, err)
 		}
-		held, err := r.readLease(ctx, name)
+		held, stored, err := r.readLease(ctx, name)
 		if err != nil {
 			return nil, err
+		}
+		if stored == nil {
+			continue // released meanwhile: create it again
 		}
 		if held != nil && time.Now().Before(held.Expires) && !r.holderDied(held.Lock) {
 			return nil, fmt.Errorf("%s is %w: %s since %s", chain, ErrLeased, held.Holder, held.Lock.Time.Format(time.RFC3339))
 		}
-		// Expired or abandoned: remove it and try once more; a racing writer may win.
-		if err := r.be.Delete(ctx, name); err != nil {
-			return nil, err
+		// Expired or abandoned. Of the writers that found this very record, the one that
+		// creates its takeover marker first takes it over; the marker stays, so that a writer
+		// who read the record long ago cannot take over whatever replaced it since.
+		marker := name + ".takeover-" + contentID(stored).String()
+		if err := r.be.Create(ctx, marker, nil); errors.Is(err, storage.ErrExists) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("take over the lease on %s: %w", chain, err)
 		}
+		if err := r.be.Put(ctx, name, sealed); err != nil {
+			return nil, fmt.Errorf("take over the lease on %s: %w", chain, err)
+		}
+		return r.holdLease(ctx, name, rec), nil
 	}
 	return nil, fmt.Errorf("%s is %w: another writer took it just now", chain, ErrLeased)
 }
 
-func (r *Repository) readLease(ctx context.Context, name string) (*leaseRecord, error) {
-	stored, err := r.be.Get(ctx, name)
+func (r *Repository) holdLease(ctx context.Context, name string, rec leaseRecord) *Lease {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &Lease{repo: r, name: name, rec: rec, cancel: cancel, done: make(chan struct{})}
+	go l.renew(rctx)
+	return l
+}
+
+// readLease returns a lease's record and its stored bytes; the record is nil when it is
+// damaged (it protects nothing), both are nil when there is no lease.
+func (r *Repository) readLease(ctx context.Context, name string) (*leaseRecord, []byte, error) {
+	stored, err := r.be.Get(ctx, name, maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
+	}
+	if errors.Is(err, storage.ErrTooLarge) {
+		return nil, []byte(err.Error()), nil // no lease of ours: it protects nothing
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plain, err := r.crypt.open(nil, stored, []byte(name))
 	if err != nil {
-		return nil, nil // damaged: it protects nothing
+		return nil, stored, nil
 	}
 	var rec leaseRecord
 	if json.Unmarshal(plain, &rec) != nil {
-		return nil, nil
+		return nil, stored, nil
 	}
-	return &rec, nil
+	return &rec, stored, nil
 }
 
 // renew pushes the expiry out while the work goes on.

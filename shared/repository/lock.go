@@ -131,22 +131,18 @@ func (r *Repository) holder() lockRecord {
 		PIDNS: pidNamespace(), Agent: r.agent, Time: time.Now().UTC()}
 }
 
-// holderDied reports whether a lock was taken by a process known to be gone, so that a
-// killed backup or prune does not block the next run until its lock is stale. A holder in
-// another PID namespace (a plugin, seen from the host) is judged only by its agent name.
+// holderDied reports whether a lock was taken by a process certainly gone, so that a killed
+// backup or prune does not block the next run until its lock is stale. Certainty needs the
+// same running kernel (its boot ID, random at every boot, is what identifies it: host names
+// repeat on cloned machines) and a PID that means something here. A holder in another PID
+// namespace (a plugin, seen from the host) is judged only by its agent name. Anything else
+// is alive until its refreshes stop for lockStale.
 func (r *Repository) holderDied(rec lockRecord) bool {
-	if rec.BootID == "" {
+	if rec.BootID == "" || rec.BootID != bootID() {
 		return false
 	}
-	if r.agent != "" && rec.Agent == r.agent && rec.PIDNS != pidNamespace() && rec.BootID == bootID() {
+	if r.agent != "" && rec.Agent == r.agent && rec.PIDNS != pidNamespace() {
 		return true // an earlier run of this agent
-	}
-	host, _ := os.Hostname()
-	if rec.Host != host {
-		return false
-	}
-	if rec.BootID != bootID() {
-		return true // the machine restarted since
 	}
 	if rec.PIDNS != pidNamespace() {
 		return false

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -70,6 +71,7 @@ type Repository struct {
 	packBufs  sync.Pool // *[]byte of packBufSize capacity
 	scratch   sync.Pool // *[]byte for compression
 
+	warnings      []error // see Warnings
 	indexProblems []error
 	indexFiles    []ID // the index files read at open (or written since by RewriteIndex)
 	// supersededIndex holds index files that another one replaces, listed or not.
@@ -85,7 +87,7 @@ func (r *Repository) ID() ID { return r.cfg.ID }
 // StillThere reports whether the storage still holds the repository this handle opened, and
 // not one initialised anew in its place, whose keys this handle does not have.
 func (r *Repository) StillThere(ctx context.Context) (bool, error) {
-	raw, err := r.be.Get(ctx, "config")
+	raw, err := r.be.Get(ctx, "config", maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
@@ -101,7 +103,7 @@ func (r *Repository) StillThere(ctx context.Context) (bool, error) {
 
 // Open opens an existing repository with password.
 func Open(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
-	raw, err := be.Get(ctx, "config")
+	raw, err := be.Get(ctx, "config", maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNotInitialized)
 	}
@@ -115,7 +117,7 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 	if cfg.Version != FormatVersion {
 		return nil, fmt.Errorf("%s: repository format %d; this version reads format %d", be.Location(), cfg.Version, FormatVersion)
 	}
-	mk, err := findKey(ctx, be, password, cfg.ID)
+	mk, warnings, err := findKey(ctx, be, password, cfg.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +125,12 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 	if err != nil {
 		return nil, err
 	}
-	ids, err := r.listIndex(ctx)
+	r.warnings = warnings
+	ids, oversized, err := r.listIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
+	r.indexProblems = oversized
 	if err := r.loadIndex(ctx, ids); err != nil {
 		return nil, err
 	}
@@ -169,34 +173,60 @@ func Init(ctx context.Context, be storage.Backend, password string) (*Repository
 	return newRepository(be, cfg, mk)
 }
 
-func findKey(ctx context.Context, be storage.Backend, password string, repoID ID) (masterKey, error) {
-	var names []string
-	err := be.List(ctx, "keys/", func(name string, _ int64) error {
-		names = append(names, name)
+// findKey finds the key file the password opens. Key files that cannot be used (damaged,
+// too large, asking for a KDF beyond the bounds) are passed over and returned as warnings:
+// one bad file in the bucket must not lock everyone out.
+func findKey(ctx context.Context, be storage.Backend, password string, repoID ID) (masterKey, []error, error) {
+	type listed struct {
+		name string
+		size int64
+	}
+	var keys []listed
+	err := be.List(ctx, "keys/", func(name string, size int64) error {
+		keys = append(keys, listed{name, size})
 		return nil
 	})
 	if err != nil {
-		return masterKey{}, err
+		return masterKey{}, nil, err
 	}
-	if len(names) == 0 {
-		return masterKey{}, fmt.Errorf("%s: the repository has no key", be.Location())
+	if len(keys) == 0 {
+		return masterKey{}, nil, fmt.Errorf("%s: the repository has no key", be.Location())
 	}
-	for _, name := range names {
-		data, err := be.Get(ctx, name)
-		if err != nil {
-			return masterKey{}, err
+	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
+	var warnings []error
+	var otherRepo ID
+	for _, k := range keys {
+		data, err := be.Get(ctx, k.name, maxSmallObject)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			continue
+		case errors.Is(err, storage.ErrTooLarge):
+			warnings = append(warnings, fmt.Errorf("key file %s passed over: %w", k.name, err))
+			continue
+		case err != nil:
+			return masterKey{}, nil, err
 		}
 		mk, err := openKeyFile(data, password)
-		if errors.Is(err, ErrWrongPassword) || (err == nil && mk.RepoID != repoID) {
+		switch {
+		case errors.Is(err, ErrWrongPassword):
+			continue
+		case err != nil:
+			warnings = append(warnings, fmt.Errorf("key file %s passed over: %w", k.name, err))
+			continue
+		case mk.RepoID != repoID:
+			otherRepo = mk.RepoID
 			continue
 		}
-		if err != nil {
-			return masterKey{}, fmt.Errorf("%s: %s: %w", be.Location(), name, err)
-		}
-		return mk, nil
+		return mk, warnings, nil
 	}
-	return masterKey{}, fmt.Errorf("%s: %w", be.Location(), ErrWrongPassword)
+	if !otherRepo.IsNull() {
+		return masterKey{}, nil, fmt.Errorf("%s: the password opens a key of repository %s, but the config names repository %s: the config was changed or replaced", be.Location(), otherRepo.Short(), repoID.Short())
+	}
+	return masterKey{}, nil, fmt.Errorf("%s: %w", be.Location(), ErrWrongPassword)
 }
+
+// Warnings lists what was passed over when the repository was opened (unusable key files).
+func (r *Repository) Warnings() []error { return r.warnings }
 
 func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repository, error) {
 	c, err := newCrypter(mk.Encrypt)
@@ -492,7 +522,7 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 func (r *Repository) ReadPack(ctx context.Context, id ID, buf []byte) ([]byte, error) {
 	size, ok := r.idx.packSize(id)
 	if !ok {
-		data, err := r.be.Get(ctx, packName(id))
+		data, err := r.be.Get(ctx, packName(id), maxPackObject)
 		if err != nil {
 			return nil, fmt.Errorf("read pack %s: %w", id.Short(), err)
 		}

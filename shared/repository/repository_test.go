@@ -105,7 +105,7 @@ func TestObjectNamesRevealNoContent(t *testing.T) {
 		if strings.Contains(name, id.String()[:16]) {
 			t.Errorf("object %s carries the blob ID", name)
 		}
-		data, _ := be.Get(ctx, name)
+		data, _ := be.Get(ctx, name, 1<<30)
 		if bytes.Contains(data, content[:16]) {
 			t.Errorf("object %s holds the plaintext", name)
 		}
@@ -126,7 +126,7 @@ func TestAFlippedByteIsDetected(t *testing.T) {
 	}
 	bi, _ := r.LookupBlob(id)
 	name := packName(bi.Pack)
-	pack, _ := be.Get(ctx, name)
+	pack, _ := be.Get(ctx, name, 1<<30)
 	pack[bi.Offset+100] ^= 0x01
 	if err := be.Put(ctx, name, pack); err != nil {
 		t.Fatal(err)
@@ -388,7 +388,7 @@ func TestAnIndexFileLeftByAKilledPruneStaysReplaced(t *testing.T) {
 	replaced := slices.Clone(pruner.indexFiles)
 	saved := map[string][]byte{}
 	for _, id := range replaced {
-		data, err := be.Get(ctx, fileName(IndexFile, id))
+		data, err := be.Get(ctx, fileName(IndexFile, id), 1<<30)
 		must(t, err)
 		saved[fileName(IndexFile, id)] = data
 	}

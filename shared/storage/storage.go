@@ -14,6 +14,10 @@ var ErrNotFound = errors.New("object not found")
 // ErrExists is returned (wrapped) by Create when the object exists already.
 var ErrExists = errors.New("object exists already")
 
+// ErrTooLarge is returned (wrapped) by Get when the object is larger than the caller allows:
+// anyone who can write to the bucket can leave a huge object where a small one belongs.
+var ErrTooLarge = errors.New("object is larger than allowed")
+
 // Backend stores whole objects under slash-separated names. Objects are written once and
 // never modified in place; a Put of an existing name replaces it atomically.
 type Backend interface {
@@ -23,7 +27,9 @@ type Backend interface {
 	// Create stores a new object, or fails with ErrExists, atomically: of several writers
 	// creating one name, exactly one succeeds.
 	Create(ctx context.Context, name string, data []byte) error
-	Get(ctx context.Context, name string) ([]byte, error)
+	// Get reads a whole object of at most limit bytes; a larger one fails with ErrTooLarge
+	// before it is read.
+	Get(ctx context.Context, name string, limit int64) ([]byte, error)
 	// ReadAt fills buf with the object's bytes from offset on; fewer bytes is an error.
 	// Callers reuse buf across reads, which keeps large reads from allocating.
 	ReadAt(ctx context.Context, name string, offset int64, buf []byte) error

@@ -83,7 +83,7 @@ func (b *Backend) Create(ctx context.Context, name string, data []byte) error {
 	return err
 }
 
-func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
+func (b *Backend) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -91,8 +91,35 @@ func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
-	return data, notFound(name, err)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notFound(name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, at most %d allowed: %w", name, fi.Size(), limit, storage.ErrTooLarge)
+	}
+	return readAll(f, name, limit)
+}
+
+// readAll reads r to its end, refusing more than limit bytes even when the object grew
+// since its size was checked.
+func readAll(r io.Reader, name string, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes: %w", name, limit, storage.ErrTooLarge)
+	}
+	return data, nil
 }
 
 func (b *Backend) ReadAt(ctx context.Context, name string, offset int64, buf []byte) error {

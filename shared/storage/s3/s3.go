@@ -163,15 +163,25 @@ func putOptions(size int) minio.PutObjectOptions {
 	}
 }
 
-func (b *Backend) Get(ctx context.Context, name string) ([]byte, error) {
+func (b *Backend) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
 	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, b.wrap("get", name, err)
 	}
 	defer obj.Close()
-	data, err := io.ReadAll(obj)
+	info, err := obj.Stat()
 	if err != nil {
 		return nil, b.wrap("get", name, err)
+	}
+	if info.Size > limit {
+		return nil, fmt.Errorf("%s: %d bytes, at most %d allowed: %w", name, info.Size, limit, storage.ErrTooLarge)
+	}
+	data, err := io.ReadAll(io.LimitReader(obj, limit+1))
+	if err != nil {
+		return nil, b.wrap("get", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes: %w", name, limit, storage.ErrTooLarge)
 	}
 	return data, nil
 }

@@ -80,7 +80,7 @@ func TestUnreachableEndpointIsNamedClearly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Get(context.Background(), "config")
+	_, err = b.Get(context.Background(), "config", 1<<20)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach S3 endpoint 127.0.0.1:1") {
 		t.Errorf("unreachable: %v", err)
 	}

@@ -19,7 +19,7 @@ func Run(t *testing.T, b storage.Backend) {
 		if err := b.Put(ctx, "data/ab/abcdef", data); err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Get(ctx, "data/ab/abcdef")
+		got, err := b.Get(ctx, "data/ab/abcdef", 1<<20)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("get: %d bytes, %v", len(got), err)
 		}
@@ -35,6 +35,20 @@ func Run(t *testing.T, b storage.Backend) {
 			t.Error("a range past the end succeeded")
 		}
 	})
+	t.Run("GetRefusesWhatIsTooLarge", func(t *testing.T) {
+		if err := b.Put(ctx, "index/large", make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, "index/large", 999); !errors.Is(err, storage.ErrTooLarge) {
+			t.Fatalf("get beyond the limit: %v", err)
+		}
+		if got, err := b.Get(ctx, "index/large", 1000); err != nil || len(got) != 1000 {
+			t.Fatalf("get at the limit: %d bytes, %v", len(got), err)
+		}
+		if err := b.Delete(ctx, "index/large"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("PutReplaces", func(t *testing.T) {
 		if err := b.Put(ctx, "config", []byte("one")); err != nil {
 			t.Fatal(err)
@@ -42,7 +56,7 @@ func Run(t *testing.T, b storage.Backend) {
 		if err := b.Put(ctx, "config", []byte("two")); err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Get(ctx, "config")
+		got, err := b.Get(ctx, "config", 1<<20)
 		if err != nil || string(got) != "two" {
 			t.Fatalf("get after replace: %q, %v", got, err)
 		}
@@ -74,7 +88,7 @@ func Run(t *testing.T, b storage.Backend) {
 		}
 	})
 	t.Run("Missing", func(t *testing.T) {
-		if _, err := b.Get(ctx, "snapshots/missing"); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := b.Get(ctx, "snapshots/missing", 1<<20); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("get missing: %v", err)
 		}
 		if _, err := b.Stat(ctx, "snapshots/missing"); !errors.Is(err, storage.ErrNotFound) {
