@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// defaultRepo is the embedded default repository, which the lab's engines share on this host.
-const defaultRepo = "/var/lib/swarmbackup/repo"
+// defaultRepo is the repository the lab's plugins use as their embedded default (mounted
+// from the lab's own directory, never a real installation's) and the CLI's SWARMBACKUP_REPO.
+var defaultRepo = os.Getenv("SWARMBACKUP_REPO")
 
 var fullID = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -278,5 +279,28 @@ func TestVolumeSnapshotsGoToMinIO(t *testing.T) {
 	r := node3.tryEnv(env, "swarmbackup", "verify", "--read-data", "--all")
 	if r.err != nil || !strings.Contains(r.stdout, "intact") {
 		t.Fatalf("verify in MinIO: %s", r)
+	}
+}
+
+// The lab's plugins and CLI read the lab's own password and repository: a real installation
+// on the same host (/etc/swarmbackup, /var/lib/swarmbackup/repo) is never read or changed.
+// scripts/e2e checks, around the whole run, that it came out as it went in.
+func TestTheLabKeepsItsOwnPasswordAndRepository(t *testing.T) {
+	l := newLab(t)
+	for i := 1; i <= l.nodes; i++ {
+		n := l.node(i)
+		mounts := n.docker("plugin", "inspect", "--format",
+			`{{range .Settings.Mounts}}{{.Name}}={{.Source}} {{end}}`, "swarmbackup")
+		for _, m := range []string{"etc=" + filepath.Join(l.dir, "etc"), "repo=" + filepath.Join(l.dir, "repo")} {
+			if !strings.Contains(mounts, m) {
+				t.Errorf("%s: plugin mounts %q, want %s", n, mounts, m)
+			}
+		}
+	}
+	if want := filepath.Join(l.dir, "repo"); defaultRepo != want {
+		t.Errorf("the CLI's repository is %q, want the lab's %s", defaultRepo, want)
+	}
+	if pw := os.Getenv("SWARMBACKUP_PASSWORD_FILE"); !strings.HasPrefix(pw, l.dir+"/") {
+		t.Errorf("the CLI's password file is %q, want one in the lab", pw)
 	}
 }
