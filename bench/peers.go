@@ -124,7 +124,7 @@ func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 		if err != nil {
 			return err
 		}
-		sn := snapshot.Latest(list, snapshot.KindVolume, "bench")
+		sn := snapshot.Latest(list, snapshot.Chain{Kind: snapshot.KindVolume, Source: "bench"})
 		if sn == nil {
 			return fmt.Errorf("no snapshot")
 		}

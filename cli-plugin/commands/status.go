@@ -147,7 +147,7 @@ func assess(now time.Time, beats []heartbeat.Beat, list []*snapshot.Snapshot, no
 		}
 		r.Agents = append(r.Agents, a)
 		for _, v := range b.Volumes {
-			r.Volumes = append(r.Volumes, assessVolume(now, b.Host, v, list, &r.Problems))
+			r.Volumes = append(r.Volumes, assessVolume(now, b.Host, b.Node, v, list, &r.Problems))
 		}
 	}
 	for _, n := range nodes {
@@ -172,9 +172,13 @@ func assess(now time.Time, beats []heartbeat.Beat, list []*snapshot.Snapshot, no
 	return r
 }
 
-func assessVolume(now time.Time, host string, v heartbeat.Volume, list []*snapshot.Snapshot, problems *[]string) volumeStatus {
+func assessVolume(now time.Time, host, node string, v heartbeat.Volume, list []*snapshot.Snapshot, problems *[]string) volumeStatus {
 	s := volumeStatus{Volume: v.Name, Host: host, Schedule: v.Schedule, Mounts: v.Mounts, State: "ok"}
-	last := snapshot.Latest(list, snapshot.KindVolume, v.Name)
+	chain := snapshot.Chain{Kind: snapshot.KindVolume, Source: v.Name}
+	if v.Scope == snapshot.ScopeNode {
+		chain.Node = node
+	}
+	last := snapshot.Latest(list, chain)
 	since := v.CreatedAt
 	if last != nil {
 		s.LastSnapshot, s.LastSnapshotTime = last.ID.String(), last.Time

@@ -36,6 +36,9 @@ type RestoreRequest struct {
 	Volume   string
 	Snapshot string
 	Target   string
+	// Scope, when set, is the volume's (snapshot.ScopeNode or ScopeCluster): which of the
+	// snapshots of volumes of this name are its own.
+	Scope string `json:",omitempty"`
 }
 
 // VersionResponse answers VersionPath.

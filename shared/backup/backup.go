@@ -22,7 +22,10 @@ type Source struct {
 	Name string // the volume's name, or the swarm's cluster ID
 	Path string // the directory to read
 	Host string // the node's host name; this machine's when empty
-	Node string // swarm node ID, when known
+	Node string // swarm node ID, when known; needed for ScopeNode
+	// Scope is snapshot.ScopeNode when the source's snapshots chain per node; empty (or
+	// snapshot.ScopeCluster) when they chain across nodes.
+	Scope string
 	Tags map[string]string
 	Meta []byte // kind-specific metadata, stored with the record
 }
@@ -60,6 +63,14 @@ func captureTimeout(opts Options) time.Duration {
 // Run backs up src and returns the stored snapshot.
 func Run(ctx context.Context, repo *repository.Repository, src Source, opts Options) (*snapshot.Snapshot, error) {
 	start := time.Now().UTC()
+	chain := snapshot.Chain{Kind: src.Kind, Source: src.Name}
+	scope := ""
+	if src.Scope == snapshot.ScopeNode {
+		if src.Node == "" {
+			return nil, fmt.Errorf("back up %s %s: its snapshots chain per node, and this node's identity is unknown", src.Kind, src.Name)
+		}
+		chain.Node, scope = src.Node, snapshot.ScopeNode
+	}
 	lock, err := repo.Lock(ctx, false, fmt.Sprintf("backup of %s %s", src.Kind, src.Name))
 	if err != nil {
 		return nil, err
@@ -69,7 +80,7 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	lease, err := repo.TakeLease(ctx, src.Kind+" "+src.Name, host)
+	lease, err := repo.TakeLease(ctx, chain.String(), host)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to back up: %w", err)
 	}
@@ -83,7 +94,7 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	parentSnap := snapshot.Latest(list, src.Kind, src.Name)
+	parentSnap := snapshot.Latest(list, chain)
 	parent := archiver.NewParent(repo, parentSnap)
 	var source archiver.Source
 	var held *snapshot.Quiesce
@@ -141,7 +152,7 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 	}
 	sn := &snapshot.Snapshot{
-		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node,
+		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node, Scope: scope,
 		Tree: res.Tree, Root: &res.Root, Tags: src.Tags, Program: buildinfo.String(), Stats: res.Stats,
 		Warnings: res.Warnings, Meta: src.Meta, Quiesce: held,
 	}

@@ -28,6 +28,7 @@ type Volume struct {
 	CreatedAt time.Time `json:"created_at"`
 	Schedule  string    `json:"schedule,omitempty"`
 	Quiesce   string    `json:"quiesce,omitempty"`
+	Scope     string    `json:"scope,omitempty"` // snapshot.ScopeNode or ScopeCluster
 	Mounts    int       `json:"mounts"`
 	// Job is the work running on the volume, if any: "snapshot" or "restore".
 	Job string `json:"job,omitempty"`

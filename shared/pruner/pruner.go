@@ -49,7 +49,7 @@ type timed struct{ sn *snapshot.Snapshot }
 
 func (t timed) When() time.Time { return t.sn.Time }
 
-// Prune applies the policy to each (kind, source) group separately.
+// Prune applies the policy to each chain separately.
 func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Plan, error) {
 	lock, err := repo.Lock(ctx, true, "prune")
 	if err != nil {
@@ -69,14 +69,13 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, fmt.Errorf("prune stopped: %w (run verify)", problems[0])
 	}
 	plan := &Plan{}
-	groups := map[[2]string][]timed{}
+	groups := map[snapshot.Chain][]timed{}
 	for _, sn := range list {
 		if (opts.Kind != "" && sn.Kind != opts.Kind) || (opts.Source != "" && sn.Source != opts.Source) {
 			plan.Keep = append(plan.Keep, entry(sn, []string{"not selected"}))
 			continue
 		}
-		k := [2]string{sn.Kind, sn.Source}
-		groups[k] = append(groups[k], timed{sn})
+		groups[sn.Chain()] = append(groups[sn.Chain()], timed{sn})
 	}
 	for _, g := range groups {
 		decisions, err := retention.Apply(g, opts.Policy)
@@ -184,14 +183,14 @@ func usedBlobs(ctx context.Context, repo *repository.Repository, keep []Entry) (
 // Forget applies a policy to the snapshots of one chain (a volume, a swarm) and removes the
 // records it does not keep. It takes no lock and removes no data: the data stays until a
 // prune, which waits for running backups. A volume's schedule calls it after each snapshot.
-func Forget(ctx context.Context, repo *repository.Repository, kind, source string, policy retention.Policy) ([]Entry, error) {
+func Forget(ctx context.Context, repo *repository.Repository, of snapshot.Chain, policy retention.Policy) ([]Entry, error) {
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
 	var chain []timed
 	for _, sn := range list {
-		if sn.Kind == kind && sn.Source == source {
+		if sn.Chain() == of {
 			chain = append(chain, timed{sn})
 		}
 	}

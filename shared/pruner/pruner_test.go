@@ -142,7 +142,7 @@ func TestForgetTrimsOneChainAndKeepsItsData(t *testing.T) {
 	be, snaps, _ := history(t)
 	before := bytesStored(t, be)
 	r := open(t, be)
-	forgotten, err := pruner.Forget(ctx, r, snapshot.KindVolume, "db", retention.Policy{Last: 1})
+	forgotten, err := pruner.Forget(ctx, r, snapshot.Chain{Kind: snapshot.KindVolume, Source: "db"}, retention.Policy{Last: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,56 @@ func TestForgetTrimsOneChainAndKeepsItsData(t *testing.T) {
 	if bytesStored(t, be) != before {
 		t.Error("forget removed data; only prune may")
 	}
-	if none, err := pruner.Forget(ctx, r, snapshot.KindVolume, "other", retention.Policy{Last: 1}); err != nil || none != nil {
+	if none, err := pruner.Forget(ctx, r, snapshot.Chain{Kind: snapshot.KindVolume, Source: "other"}, retention.Policy{Last: 1}); err != nil || none != nil {
 		t.Errorf("forget of an unknown chain: %v %v", none, err)
+	}
+}
+
+// A global service's volume db lives on every node, each with its own data: node A's
+// retention must not touch node B's snapshots, and "the latest snapshot of db" on B is B's.
+func TestNodeScopedVolumesOfOneNameKeepTheirChainsApart(t *testing.T) {
+	ctx := context.Background()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.OpenOrInit(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := func(node, content string) *snapshot.Snapshot {
+		t.Helper()
+		src := t.TempDir()
+		if err := os.WriteFile(filepath.Join(src, "owner"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sn, err := backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: "db", Path: src, Node: node, Scope: snapshot.ScopeNode}, backup.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		return sn
+	}
+	onB := take("nodeB", "B's data")
+	take("nodeA", "A's data, first")
+	lastOnA := take("nodeA", "A's data, second")
+	if lastOnA.Parent == nil || *lastOnA.Parent == onB.ID {
+		t.Errorf("A's second snapshot has parent %v, want A's first", lastOnA.Parent)
+	}
+
+	forgotten, err := pruner.Forget(ctx, repo, lastOnA.Chain(), retention.Policy{Last: 1})
+	if err != nil || len(forgotten) != 1 {
+		t.Fatalf("node A's retention forgot %d snapshots (%v), want its own older one", len(forgotten), err)
+	}
+	list, _, _ := snapshot.List(ctx, repo)
+	if latest := snapshot.Latest(list, snapshot.Chain{Kind: snapshot.KindVolume, Source: "db", Node: "nodeB"}); latest == nil || latest.ID != onB.ID {
+		t.Fatalf("node B's latest snapshot of db is %v, want its own %s", latest, onB.ID.Short())
+	}
+	if _, err := pruner.Prune(ctx, repo, pruner.Options{Policy: retention.Policy{Last: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	list, _, _ = snapshot.List(ctx, repo)
+	if len(list) != 2 {
+		t.Errorf("prune --keep-last 1 left %d snapshots, want one per node", len(list))
 	}
 }

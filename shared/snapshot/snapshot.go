@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,31 @@ const (
 	KindSwarm  = "swarm"
 )
 
+// Scopes of a volume's snapshots: which volumes of one name are one volume.
+const (
+	// ScopeCluster: one volume that follows its task from node to node; its snapshots form
+	// one chain, whichever node took them. Records without a scope are of this kind.
+	ScopeCluster = "cluster"
+	// ScopeNode: each node's volume of the name is its own (a global service's, or one
+	// replica's of several); each node's snapshots form a chain of their own.
+	ScopeNode = "node"
+)
+
+// Chain names one line of snapshots: what parents, "latest" and retention look at, never
+// beyond.
+type Chain struct {
+	Kind   string
+	Source string
+	Node   string // set for node-scoped chains only
+}
+
+func (c Chain) String() string {
+	if c.Node != "" {
+		return c.Kind + " " + c.Source + " on node " + c.Node
+	}
+	return c.Kind + " " + c.Source
+}
+
 // Snapshot is one backup.
 type Snapshot struct {
 	ID repository.ID `json:"-"`
@@ -28,6 +54,8 @@ type Snapshot struct {
 	Source   string        `json:"source"` // the volume's name, or the swarm's cluster ID
 	Hostname string        `json:"hostname"`
 	Node     string        `json:"node,omitempty"` // swarm node ID
+	// Scope is ScopeNode for a volume whose chain is its node's own; empty otherwise.
+	Scope string `json:"scope,omitempty"`
 	Tree     repository.ID `json:"tree"`
 	// Root is the top directory's own owner, mode and times (absent in records written
 	// before it was kept).
@@ -99,14 +127,35 @@ func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, 
 	return out, problems, nil
 }
 
-// Latest returns the newest snapshot of a kind and source, or nil.
-func Latest(list []*Snapshot, kind, source string) *Snapshot {
+// Chain returns the chain the snapshot belongs to.
+func (s *Snapshot) Chain() Chain {
+	c := Chain{Kind: s.Kind, Source: s.Source}
+	if s.Scope == ScopeNode {
+		c.Node = s.Node
+	}
+	return c
+}
+
+// Latest returns the newest snapshot of a chain, or nil.
+func Latest(list []*Snapshot, chain Chain) *Snapshot {
 	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].Kind == kind && list[i].Source == source {
+		if list[i].Chain() == chain {
 			return list[i]
 		}
 	}
 	return nil
+}
+
+// Chains returns the chains of a kind and source, in the order of their newest snapshots.
+func Chains(list []*Snapshot, kind, source string) []Chain {
+	var out []Chain
+	for i := len(list) - 1; i >= 0; i-- {
+		c := list[i].Chain()
+		if c.Kind == kind && c.Source == source && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Find returns the snapshot whose ID starts with prefix; a prefix shared by several is an error.

@@ -12,6 +12,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/swarmbackup/swarmbackup/shared/retention"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 // Quiesce modes: how the containers using a volume are held still while it is captured.
@@ -43,6 +44,11 @@ type Options struct {
 	Restore string
 	// From names the volume whose snapshots fill this one ("" means the volume itself).
 	From string
+	// Scope says which volumes of this name are this one: snapshot.ScopeCluster (it follows
+	// its task; one chain across nodes) or snapshot.ScopeNode (each node's is its own).
+	// Without the option: cluster when the volume is filled on creation (restore), which is
+	// what following a task means; node otherwise.
+	Scope string
 }
 
 // ParseSchedule accepts five-field cron expressions and the descriptors @hourly, @daily,
@@ -64,7 +70,7 @@ var (
 // ValidVolumeName reports whether name is a volume name the engine accepts.
 func ValidVolumeName(name string) bool { return volumeName.MatchString(name) }
 
-var known = []string{"schedule", "keep", "quiesce", "pre", "post", "timeout", "restore", "from"}
+var known = []string{"schedule", "keep", "quiesce", "pre", "post", "timeout", "restore", "from", "scope"}
 
 // DefaultTimeout bounds a quiesce step when the timeout option is not given.
 const DefaultTimeout = time.Minute
@@ -102,6 +108,11 @@ func Parse(raw map[string]string) (Options, error) {
 				err = fmt.Errorf("%q is not never, latest or a snapshot ID", v)
 			}
 			o.Restore = v
+		case "scope":
+			if v != snapshot.ScopeCluster && v != snapshot.ScopeNode {
+				err = fmt.Errorf("%q is not cluster or node", v)
+			}
+			o.Scope = v
 		case "from":
 			if !ValidVolumeName(v) {
 				err = fmt.Errorf("%q is not a volume name", v)
@@ -122,6 +133,12 @@ func Parse(raw map[string]string) (Options, error) {
 	}
 	if o.From != "" && o.Restore == RestoreNever {
 		return Options{}, fmt.Errorf("driver option from needs restore=latest or restore=SNAPSHOT")
+	}
+	if o.Scope == "" {
+		o.Scope = snapshot.ScopeNode
+		if o.Restore != RestoreNever {
+			o.Scope = snapshot.ScopeCluster
+		}
 	}
 	return o, nil
 }

@@ -80,3 +80,25 @@ func TestParseRejectsBadOptionsWithTheOptionNamed(t *testing.T) {
 		}
 	}
 }
+
+// A volume filled on creation follows its task: one chain across nodes. Any other volume is
+// its node's own, unless the operator says otherwise.
+func TestScopeFollowsTheRestoreOptionUnlessGiven(t *testing.T) {
+	for _, c := range []struct {
+		raw  map[string]string
+		want string
+	}{
+		{nil, "node"},
+		{map[string]string{"restore": "latest"}, "cluster"},
+		{map[string]string{"restore": "latest", "scope": "node"}, "node"},
+		{map[string]string{"scope": "cluster"}, "cluster"},
+	} {
+		o, err := Parse(c.raw)
+		if err != nil || o.Scope != c.want {
+			t.Errorf("%v: scope %q (%v), want %q", c.raw, o.Scope, err, c.want)
+		}
+	}
+	if _, err := Parse(map[string]string{"scope": "global"}); err == nil || !strings.Contains(err.Error(), "driver option scope") {
+		t.Errorf("scope=global: %v", err)
+	}
+}

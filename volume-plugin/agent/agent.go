@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +117,11 @@ func (a *Agent) restore(job *agentapi.Job, req agentapi.RestoreRequest, report f
 	if err != nil {
 		return err
 	}
-	sn, err := pickVolumeSnapshot(list, req.Volume, req.Snapshot)
+	chain, err := a.chainOf(req.Volume, req.Scope)
+	if err != nil {
+		return err
+	}
+	sn, err := pickVolumeSnapshot(list, req.Volume, req.Snapshot, chain)
 	if err != nil {
 		return err
 	}
@@ -152,7 +157,7 @@ func (a *Agent) Fill(volume string, opts volumeopts.Options) {
 		snap = opts.Restore
 	}
 	_, err := a.start("restore", volume, func(job *agentapi.Job, report func(done, total uint64)) error {
-		err := a.restore(job, agentapi.RestoreRequest{Volume: from, Snapshot: snap, Target: volume}, report)
+		err := a.restore(job, agentapi.RestoreRequest{Volume: from, Snapshot: snap, Target: volume, Scope: opts.Scope}, report)
 		if errors.Is(err, errNoSnapshot) {
 			a.log.Info("volume left empty: the repository holds no snapshot of it yet", "volume", volume, "from", from)
 			err = nil
@@ -191,13 +196,63 @@ func (a *Agent) openRepo(ctx context.Context) (*repository.Repository, error) {
 
 var errNoSnapshot = errors.New("the repository holds no snapshot of the volume")
 
-// pickVolumeSnapshot finds a snapshot of a volume: by ID prefix, or the newest.
-func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string) (*snapshot.Snapshot, error) {
+// nodeIdentity names this node in the chains of node-scoped volumes: its swarm node ID,
+// else its engine's ID; "" when the engine cannot tell.
+func (a *Agent) nodeIdentity() string {
+	if _, node := a.engine.Node(a.ctx); node != "" {
+		return node
+	}
+	if engineID, _ := a.engine.Identity(a.ctx); engineID != "" {
+		return "engine " + engineID
+	}
+	return ""
+}
+
+// chainOf returns the chain of a volume's snapshots as this node sees it: scope is the
+// volume's (the caller's word, else this node's volume of that name); nil when neither
+// knows, and the repository must tell.
+func (a *Agent) chainOf(volume, scope string) (*snapshot.Chain, error) {
+	if scope == "" && a.volumes.Exists(volume) {
+		if opts, err := a.volumes.Options(volume); err == nil {
+			scope = opts.Scope
+		}
+	}
+	switch scope {
+	case snapshot.ScopeNode:
+		node := a.nodeIdentity()
+		if node == "" {
+			return nil, fmt.Errorf("volume %s: its snapshots chain per node, and the engine does not say which node this is", volume)
+		}
+		return &snapshot.Chain{Kind: snapshot.KindVolume, Source: volume, Node: node}, nil
+	case snapshot.ScopeCluster:
+		return &snapshot.Chain{Kind: snapshot.KindVolume, Source: volume}, nil
+	}
+	return nil, nil
+}
+
+// pickVolumeSnapshot finds a snapshot of a volume: by ID prefix, or the newest of its chain.
+// Without a chain, the volume's name must name one chain only: the newest snapshot of a
+// volume of that name on another node is not this volume's.
+func pickVolumeSnapshot(list []*snapshot.Snapshot, volume, id string, chain *snapshot.Chain) (*snapshot.Snapshot, error) {
 	if id == "" {
-		if sn := snapshot.Latest(list, snapshot.KindVolume, volume); sn != nil {
+		if chain == nil {
+			chains := snapshot.Chains(list, snapshot.KindVolume, volume)
+			if len(chains) > 1 {
+				names := make([]string, len(chains))
+				for i, c := range chains {
+					names[i] = c.String()
+				}
+				return nil, fmt.Errorf("volume %s has snapshots of several volumes (%s): name the snapshot", volume, strings.Join(names, "; "))
+			}
+			if len(chains) == 0 {
+				return nil, fmt.Errorf("%w %s", errNoSnapshot, volume)
+			}
+			chain = &chains[0]
+		}
+		if sn := snapshot.Latest(list, *chain); sn != nil {
 			return sn, nil
 		}
-		return nil, fmt.Errorf("%w %s", errNoSnapshot, volume)
+		return nil, fmt.Errorf("%w %s", errNoSnapshot, chain)
 	}
 	sn, err := snapshot.Find(list, id)
 	if err != nil {
@@ -259,8 +314,8 @@ func (a *Agent) snapshot(volume string, opts volumeopts.Options, progress func(a
 	if err != nil {
 		return nil, err
 	}
-	host, nodeID := a.engine.Node(a.ctx)
-	src := backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: nodeID}
+	host, _ := a.engine.Node(a.ctx)
+	src := backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: a.nodeIdentity(), Scope: opts.Scope}
 	bopts := backup.Options{Progress: progress}
 	if opts.Quiesce != volumeopts.QuiesceNone {
 		dir, err := a.volumes.CaptureDir(volume)

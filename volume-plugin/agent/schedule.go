@@ -6,7 +6,6 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
-	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
 
@@ -79,7 +78,12 @@ func (a *Agent) applyKeep(volume string, opts volumeopts.Options) {
 		a.log.Error("apply keep", "volume", volume, "err", err)
 		return
 	}
-	forgotten, err := pruner.Forget(a.ctx, repo, snapshot.KindVolume, volume, opts.Keep)
+	chain, err := a.chainOf(volume, opts.Scope)
+	if err != nil {
+		a.log.Error("apply keep", "volume", volume, "err", err)
+		return
+	}
+	forgotten, err := pruner.Forget(a.ctx, repo, *chain, opts.Keep)
 	if err != nil {
 		a.log.Error("apply keep", "volume", volume, "err", err)
 		return

@@ -163,9 +163,13 @@ func (d *Driver) Inventory() []heartbeat.Volume {
 	defer d.mu.Unlock()
 	out := make([]heartbeat.Volume, 0, len(d.state.Volumes))
 	for name, v := range d.state.Volumes {
-		out = append(out, heartbeat.Volume{
+		hv := heartbeat.Volume{
 			Name: name, CreatedAt: v.CreatedAt, Schedule: v.Options["schedule"], Quiesce: v.Options["quiesce"], Mounts: len(v.Mounts),
-		})
+		}
+		if opts, err := volumeopts.Parse(v.Options); err == nil {
+			hv.Scope = opts.Scope
+		}
+		out = append(out, hv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
