@@ -26,8 +26,8 @@ type Source struct {
 	// Scope is snapshot.ScopeNode when the source's snapshots chain per node; empty (or
 	// snapshot.ScopeCluster) when they chain across nodes.
 	Scope string
-	Tags map[string]string
-	Meta []byte // kind-specific metadata, stored with the record
+	Tags  map[string]string
+	Meta  []byte // kind-specific metadata, stored with the record
 }
 
 // Options tune a backup.

@@ -49,14 +49,14 @@ func (c Chain) String() string {
 type Snapshot struct {
 	ID repository.ID `json:"-"`
 
-	Time     time.Time     `json:"time"`
-	Kind     string        `json:"kind"`
-	Source   string        `json:"source"` // the volume's name, or the swarm's cluster ID
-	Hostname string        `json:"hostname"`
-	Node     string        `json:"node,omitempty"` // swarm node ID
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Source   string    `json:"source"` // the volume's name, or the swarm's cluster ID
+	Hostname string    `json:"hostname"`
+	Node     string    `json:"node,omitempty"` // swarm node ID
 	// Scope is ScopeNode for a volume whose chain is its node's own; empty otherwise.
-	Scope string `json:"scope,omitempty"`
-	Tree     repository.ID `json:"tree"`
+	Scope string        `json:"scope,omitempty"`
+	Tree  repository.ID `json:"tree"`
 	// Root is the top directory's own owner, mode and times (absent in records written
 	// before it was kept).
 	Root    *Node             `json:"root,omitempty"`
