@@ -71,6 +71,9 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 		for _, e := range plan.Keep {
 			fmt.Fprintf(w, "keep   %s  %s  %s %s  (%s)\n", e.ID, e.Time, e.Kind, e.Source, strings.Join(e.Reasons, ", "))
 		}
+		if plan.PacksUnindexed > 0 {
+			fmt.Fprintf(w, "%s %d pack(s) that no index lists (left by interrupted backups), %s\n", verb, plan.PacksUnindexed, units.BytesSize(float64(plan.BytesUnindexed)))
+		}
 		_, err := fmt.Fprintf(w, "%s %d backup(s) and %d pack(s), %s\n", verb, len(plan.Forget), plan.PacksRemoved, units.BytesSize(float64(plan.BytesRemoved)))
 		return err
 	})

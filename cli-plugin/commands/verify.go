@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
@@ -88,6 +89,10 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 	err = writeFormatted(dockerCli.Out(), opts.format, rep, func(w io.Writer) error {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(w, p.String())
+		}
+		if rep.UnindexedPacks > 0 {
+			fmt.Fprintf(w, "%d pack(s) (%s) that no index lists, left by interrupted backups: prune removes them\n",
+				rep.UnindexedPacks, units.BytesSize(float64(rep.UnindexedBytes)))
 		}
 		what := "structure"
 		if opts.readData {

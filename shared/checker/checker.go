@@ -12,6 +12,8 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -49,6 +51,10 @@ type Report struct {
 	Packs     int       `json:"packs"`
 	PacksRead int       `json:"packs_read"`
 	Problems  []Problem `json:"problems"`
+	// UnindexedPacks are stored packs no index lists: left by a backup that was killed
+	// before it wrote its index. They damage nothing; prune removes them.
+	UnindexedPacks int   `json:"unindexed_packs,omitempty"`
+	UnindexedBytes int64 `json:"unindexed_bytes,omitempty"`
 }
 
 // OK reports whether nothing was found wrong.
@@ -96,17 +102,17 @@ func (c *check) problem(p Problem) { c.rep.Problems = append(c.rep.Problems, p) 
 // checkPacks compares the index with what storage holds and, with ReadData, reads every pack.
 func (c *check) checkPacks(ctx context.Context) error {
 	indexed := c.repo.Packs()
-	stored := map[repository.ID]int64{}
-	err := c.repo.Backend().List(ctx, "data/", func(name string, size int64) error {
-		if id, ok := repository.PackIDFromName(name); ok {
-			stored[id] = size
-		}
-		return nil
-	})
+	stored, err := c.repo.StoredPacks(ctx)
 	if err != nil {
-		return fmt.Errorf("list packs: %w", err)
+		return err
 	}
 	c.rep.Packs = len(indexed)
+	for id, size := range stored {
+		if _, ok := indexed[id]; !ok {
+			c.rep.UnindexedPacks++
+			c.rep.UnindexedBytes += size
+		}
+	}
 	blobsOf := map[repository.ID][]repository.BlobInfo{}
 	c.repo.Blobs(func(bi repository.BlobInfo) { blobsOf[bi.Pack] = append(blobsOf[bi.Pack], bi) })
 
@@ -126,50 +132,46 @@ func (c *check) checkPacks(ctx context.Context) error {
 		return nil
 	}
 	sort.Slice(toRead, func(i, j int) bool { return toRead[i].String() < toRead[j].String() })
-	type result struct {
-		pack     repository.ID
-		problems map[repository.ID]string
-		err      error
-	}
-	work := make(chan repository.ID)
-	results := make(chan result)
-	var wg sync.WaitGroup
+	// Each pack is read by one of a few workers; their findings are merged as they come.
+	var mu sync.Mutex
+	next := make(chan repository.ID)
+	g, gctx := errgroup.WithContext(ctx)
 	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range work {
-				p, err := c.readPack(ctx, id, blobsOf[id])
-				results <- result{pack: id, problems: p, err: err}
+		g.Go(func() error {
+			for id := range next {
+				found, err := c.readPack(gctx, id, blobsOf[id])
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				c.rep.PacksRead++
+				if c.opts.Progress != nil {
+					c.opts.Progress(c.rep.PacksRead, len(toRead))
+				}
+				for id, what := range found {
+					if id.IsNull() {
+						c.problem(Problem{What: what})
+						continue
+					}
+					c.bad[id] = what
+				}
+				mu.Unlock()
 			}
-		}()
+			return nil
+		})
 	}
-	go func() {
+	g.Go(func() error {
+		defer close(next)
 		for _, id := range toRead {
-			work <- id
-		}
-		close(work)
-		wg.Wait()
-		close(results)
-	}()
-	var firstErr error
-	for res := range results {
-		c.rep.PacksRead++
-		if c.opts.Progress != nil {
-			c.opts.Progress(c.rep.PacksRead, len(toRead))
-		}
-		if res.err != nil && firstErr == nil {
-			firstErr = res.err
-		}
-		for id, what := range res.problems {
-			if id.IsNull() {
-				c.problem(Problem{What: what})
-				continue
+			select {
+			case next <- id:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
-			c.bad[id] = what
 		}
-	}
-	return firstErr
+		return nil
+	})
+	return g.Wait()
 }
 
 func (c *check) markPack(blobs []repository.BlobInfo, what string) {

@@ -33,6 +33,10 @@ type Plan struct {
 	BytesRemoved int64 `json:"bytes_removed"`
 	// PacksKeptPartly hold some unneeded blobs beside needed ones; they are kept whole.
 	PacksKeptPartly int `json:"packs_kept_partly"`
+	// PacksUnindexed and BytesUnindexed count stored packs no index lists, left by backups
+	// killed before they wrote their index; they are removed too.
+	PacksUnindexed int   `json:"packs_unindexed"`
+	BytesUnindexed int64 `json:"bytes_unindexed"`
 }
 
 // Entry is one snapshot and the rules that keep it.
@@ -120,6 +124,23 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 			plan.PacksKeptPartly++
 		}
 	}
+	// Under the exclusive lock no backup is running: a pack no index lists belongs to none
+	// that can still write its index. Unless an index file could not be read, which may be
+	// the very one that lists it.
+	var unindexed []repository.ID
+	if len(repo.IndexProblems()) == 0 {
+		stored, err := repo.StoredPacks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for id, size := range stored {
+			if _, ok := packs[id]; !ok {
+				unindexed = append(unindexed, id)
+				plan.PacksUnindexed++
+				plan.BytesUnindexed += size
+			}
+		}
+	}
 	if opts.DryRun {
 		return plan, nil
 	}
@@ -131,7 +152,7 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	if err := repo.RewriteIndex(ctx, remove); err != nil {
 		return nil, err
 	}
-	for _, id := range remove {
+	for _, id := range append(remove, unindexed...) {
 		if err := repo.DeletePack(ctx, id); err != nil {
 			return nil, err
 		}

@@ -209,3 +209,62 @@ func TestNodeScopedVolumesOfOneNameKeepTheirChainsApart(t *testing.T) {
 		t.Errorf("prune --keep-last 1 left %d snapshots, want one per node", len(list))
 	}
 }
+
+// A backup killed after it stored packs and before it wrote their index leaves packs no
+// index lists: verify names them, and prune removes them.
+func TestPruneRemovesPacksNoIndexLists(t *testing.T) {
+	ctx := context.Background()
+	be, snaps, _ := history(t)
+	killed := open(t, be)
+	for range 20 { // each of the two data packers fills a pack, which is uploaded at once
+		data := make([]byte, 1<<20)
+		_, _ = rand.Read(data)
+		if _, _, err := killed.SaveBlob(ctx, repository.DataBlob, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for countPacks(t, be)-len(open(t, be).Packs()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed backup's pack was never stored")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The process dies here: no Flush, no index.
+	orphans := countPacks(t, be) - len(open(t, be).Packs())
+
+	rep, err := checker.Check(ctx, open(t, be), checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.UnindexedPacks != orphans {
+		t.Errorf("verify: %d unindexed packs, problems %v; want %d named, and the repository intact", rep.UnindexedPacks, rep.Problems, orphans)
+	}
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PacksUnindexed != orphans {
+		t.Errorf("prune removed %d packs no index lists, want %d", plan.PacksUnindexed, orphans)
+	}
+	r := open(t, be)
+	if got, want := countPacks(t, be), len(r.Packs()); got != want {
+		t.Errorf("%d packs stored, %d indexed after prune", got, want)
+	}
+	if rep, _ := checker.Check(ctx, r, checker.Options{ReadData: true}); !rep.OK() || rep.UnindexedPacks != 0 {
+		t.Errorf("after prune: %+v", rep)
+	}
+	dst := filepath.Join(t.TempDir(), "r")
+	if _, err := restorer.Restore(ctx, r, snaps[3].Tree, dst, restorer.Options{}); err != nil {
+		t.Errorf("the newest snapshot after prune: %v", err)
+	}
+}
+
+func countPacks(t *testing.T, be storage.Backend) int {
+	t.Helper()
+	n := 0
+	if err := be.List(context.Background(), "data/", func(string, int64) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage"
 )
@@ -244,31 +245,29 @@ func (r *Repository) addIndexFiles(ids []ID, files []*indexFile) {
 func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile, []error) {
 	files := make([]*indexFile, len(ids))
 	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	// Each file's failure is its own (reported beside the others), so no error stops the group.
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			stored, err := r.be.Get(ctx, fileName(IndexFile, id), maxIndexFile)
 			if errors.Is(err, storage.ErrNotFound) {
-				return
+				return nil
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("read index %s: %w", id.Short(), err)
-				return
+				return nil
 			}
 			plain, err := r.openFile(IndexFile, stored)
 			if err != nil {
 				errs[i] = fmt.Errorf("index %s: %w", id.Short(), err)
-				return
+				return nil
 			}
 			files[i], errs[i] = decodeIndexFile(plain)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return files, errs
 }
 

@@ -623,6 +623,21 @@ func (r *Repository) Blobs(fn func(BlobInfo)) {
 	}
 }
 
+// StoredPacks lists the packs storage holds, with their sizes, whatever the index says.
+func (r *Repository) StoredPacks(ctx context.Context) (map[ID]int64, error) {
+	stored := map[ID]int64{}
+	err := r.be.List(ctx, "data/", func(name string, size int64) error {
+		if id, ok := PackIDFromName(name); ok {
+			stored[id] = size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	return stored, nil
+}
+
 // PackIDFromName parses a stored pack's object name.
 func PackIDFromName(name string) (ID, bool) {
 	rest, ok := strings.CutPrefix(name, "data/")
