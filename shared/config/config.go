@@ -89,6 +89,9 @@ func secret(name string, env Env) (string, error) {
 //	s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]       an S3-compatible endpoint
 //	s3://BUCKET[/PREFIX]                           AWS S3, region from AWS_REGION
 func OpenBackend(ctx context.Context, repoURL string, env Env) (storage.Backend, error) {
+	if shown, ok := withoutCredentials(repoURL); !ok {
+		return nil, fmt.Errorf("repository %q: credentials do not belong in the URL (it shows in process lists and shell history): give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or their _FILE forms", shown)
+	}
 	switch {
 	case strings.HasPrefix(repoURL, "s3:http://"), strings.HasPrefix(repoURL, "s3:https://"):
 		u, err := url.Parse(strings.TrimPrefix(repoURL, "s3:"))
@@ -113,6 +116,25 @@ func OpenBackend(ctx context.Context, repoURL string, env Env) (storage.Backend,
 		return nil, fmt.Errorf("repository %q: unknown scheme (use a path, file:///PATH, s3:http[s]://HOST/BUCKET or s3://BUCKET)", repoURL)
 	}
 	return localfs.New(repoURL)
+}
+
+// withoutCredentials returns the URL with any user information in its authority cut out,
+// and whether it had none.
+func withoutCredentials(repoURL string) (string, bool) {
+	scheme, rest, ok := strings.Cut(repoURL, "://")
+	if !ok {
+		return repoURL, true
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return repoURL, true
+	}
+	shown := scheme + "://" + authority[at+1:]
+	if path != "" || strings.Contains(rest, "/") {
+		shown += "/" + path
+	}
+	return shown, false
 }
 
 func openS3(ctx context.Context, endpoint string, secure bool, bucketPath, repoURL string, env Env) (storage.Backend, error) {

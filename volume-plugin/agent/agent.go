@@ -275,6 +275,7 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 		}
 		return agentapi.Job{}, fmt.Errorf("volume %s is busy with a %s (job %s)", volume, running.Kind, id)
 	}
+	a.forgetOldJobs(time.Now())
 	job := &agentapi.Job{ID: repository.NewRandomID().Short(), Kind: kind, Volume: volume, State: agentapi.JobRunning, Started: time.Now().UTC()}
 	a.jobs[job.ID] = job
 	a.active[volume] = job.ID
@@ -305,6 +306,27 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 		close(ended)
 	}()
 	return *job, nil
+}
+
+// finishedJobTTL is how long a finished job can still be asked for: long enough for the
+// client that waits on it, short enough that a plugin running for months holds no history.
+const finishedJobTTL = 15 * time.Minute
+
+// forgetOldJobs drops the jobs that finished more than finishedJobTTL before now, except
+// each volume's last snapshot job, which the volume's status shows. Called with a.mu held.
+func (a *Agent) forgetOldJobs(now time.Time) {
+	for id, j := range a.jobs {
+		if j.State == agentapi.JobRunning || now.Sub(j.Finished) < finishedJobTTL {
+			continue
+		}
+		delete(a.jobs, id)
+		delete(a.ended, id)
+	}
+	for volume := range a.last {
+		if !a.volumes.Exists(volume) {
+			delete(a.last, volume)
+		}
+	}
 }
 
 // snapshot backs up a volume; with a quiesce mode its containers are held while the tree is

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -30,5 +33,33 @@ func TestLatestOfANameSharedByNodesIsNotGuessed(t *testing.T) {
 	}
 	if _, err := pickVolumeSnapshot(list, "db", "", &snapshot.Chain{Kind: snapshot.KindVolume, Source: "db"}); err == nil {
 		t.Fatal("a volume that follows its task was filled from node-scoped snapshots")
+	}
+}
+
+type someVolumes struct{ Volumes }
+
+func (someVolumes) Exists(name string) bool { return name == "kept" }
+
+// A plugin runs for months: the jobs it finished long ago are forgotten, and so is the last
+// job of a volume that was removed.
+func TestFinishedJobsAreForgotten(t *testing.T) {
+	a := New(context.Background(), someVolumes{}, nil, nil, nil, slog.New(slog.DiscardHandler))
+	var ids []string
+	for _, volume := range []string{"kept", "removed"} {
+		job, err := a.start("snapshot", volume, func(*agentapi.Job, func(done, total uint64)) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.Job(context.Background(), job.ID, agentapi.MaxJobWait); !ok {
+			t.Fatal("the job is unknown right after it ended")
+		}
+		ids = append(ids, job.ID)
+	}
+	a.mu.Lock()
+	a.forgetOldJobs(time.Now().Add(finishedJobTTL + time.Second))
+	jobs, ended, last := len(a.jobs), len(a.ended), len(a.last)
+	a.mu.Unlock()
+	if jobs != 0 || ended != 0 || last != 1 {
+		t.Errorf("after the TTL: %d jobs, %d end signals, %d last jobs; want 0, 0 and the kept volume's", jobs, ended, last)
 	}
 }
