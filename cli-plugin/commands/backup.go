@@ -16,6 +16,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/scratch"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -87,11 +88,12 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		return err
 	}
 
-	staging, err := os.MkdirTemp("", "swarmbackup-")
+	// The staging copy holds the swarm's keys, decrypted when the swarm is autolocked.
+	staging, err := scratch.MkdirTemp("", "swarmbackup-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(staging)
+	defer scratch.Remove(staging)
 
 	// The engine's own view of services and networks: what restore hands back to it.
 	services, err := api.ServiceList(ctx, client.ServiceListOptions{})

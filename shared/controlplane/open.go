@@ -12,6 +12,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
+	"github.com/swarmbackup/swarmbackup/shared/scratch"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
@@ -47,7 +48,7 @@ func Open(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapsho
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(tmp, "swarmbackup-restore-")
+	dir, err := scratch.MkdirTemp(tmp, "swarmbackup-restore-")
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func Open(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapsho
 func (b *Backup) SwarmDir() string { return filepath.Join(b.Dir, "backup", SwarmDir) }
 
 // Close removes the restored files.
-func (b *Backup) Close() { _ = os.RemoveAll(b.Dir) }
+func (b *Backup) Close() { _ = scratch.Remove(b.Dir) }
 
 // ReadInventory reads a swarm backup's object list without restoring the copy.
 func ReadInventory(ctx context.Context, repo *repository.Repository, sn *snapshot.Snapshot) ([]Object, error) {
