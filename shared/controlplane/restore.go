@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -236,12 +237,43 @@ func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, li
 	for _, s := range b.Services {
 		services[s.Spec.Name] = s
 	}
+	restored := map[string]bool{} // the kinds this restore may create
+	for _, st := range steps {
+		restored[st.Kind] = true
+	}
+	// recreate creates an object of the backup anew, by kind and name.
+	recreate := func(kind, name string) (string, error) {
+		switch kind {
+		case KindNetwork:
+			return createNetwork(ctx, c, networks[name])
+		case KindSecret:
+			return createSecret(ctx, c, secrets[name])
+		case KindConfig:
+			return createConfig(ctx, c, configs[name])
+		}
+		return b.createService(ctx, c, services[name], live)
+	}
+	// withFreshReferences runs a service step; when the engine says something it refers to
+	// is not found, the view it was planned on is stale (a `docker stack rm` still under
+	// way, for one): the cluster is read again, what the service needs and vanished is
+	// created again from the backup, and the step runs once more.
+	withFreshReferences := func(name string, step func() error) error {
+		err := step()
+		if !vanished(err) {
+			return err
+		}
+		if rerr := b.refreshReferences(ctx, c, services[name], live, restored, recreate); rerr != nil {
+			return fmt.Errorf("%w (and after reading the cluster again: %v)", err, rerr)
+		}
+		return step()
+	}
 	for _, st := range steps {
 		if st.Action == "keep" {
 			continue
 		}
 		if st.Action == "replace" && st.Kind == KindService {
-			if err := b.updateService(ctx, c, services[st.Name], live); err != nil {
+			err := withFreshReferences(st.Name, func() error { return b.updateService(ctx, c, services[st.Name], live) })
+			if err != nil {
 				return fmt.Errorf("replace service %q: %w", st.Name, err)
 			}
 			continue
@@ -253,15 +285,13 @@ func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, li
 		}
 		var id string
 		var err error
-		switch st.Kind {
-		case KindNetwork:
-			id, err = createNetwork(ctx, c, networks[st.Name])
-		case KindSecret:
-			id, err = createSecret(ctx, c, secrets[st.Name])
-		case KindConfig:
-			id, err = createConfig(ctx, c, configs[st.Name])
-		case KindService:
-			id, err = b.createService(ctx, c, services[st.Name], live)
+		if st.Kind == KindService {
+			err = withFreshReferences(st.Name, func() (err error) {
+				id, err = recreate(st.Kind, st.Name)
+				return err
+			})
+		} else {
+			id, err = recreate(st.Kind, st.Name)
 		}
 		if err != nil {
 			return fmt.Errorf("restore %s %q: %w", st.Kind, st.Name, err)
@@ -269,6 +299,66 @@ func (b *Backup) Apply(ctx context.Context, c client.APIClient, steps []Step, li
 		live.objects[st.Kind][st.Name] = liveObject{id: id}
 	}
 	return nil
+}
+
+// vanished reports whether the engine refused a step because an object it names is gone.
+// Not every engine version marks that as not-found: its words count too.
+func vanished(err error) bool {
+	return err != nil && (cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "not found"))
+}
+
+// refreshReferences reads the cluster again into live and creates, from the backup, what
+// service s refers to and the cluster no longer holds, when its kind is being restored.
+func (b *Backup) refreshReferences(ctx context.Context, c client.APIClient, s swarm.Service, live *Live,
+	restored map[string]bool, recreate func(kind, name string) (string, error)) error {
+	fresh, err := readLive(ctx, c)
+	if err != nil {
+		return err
+	}
+	live.objects = fresh
+	for kind, names := range b.references(s) {
+		for _, name := range names {
+			if _, ok := live.id(kind, name); ok || !restored[kind] {
+				continue
+			}
+			id, err := recreate(kind, name)
+			if err != nil {
+				return fmt.Errorf("re-create %s %q: %w", kind, name, err)
+			}
+			live.objects[kind][name] = liveObject{id: id}
+		}
+	}
+	return nil
+}
+
+// references names the secrets, configs and networks a service of the backup refers to.
+func (b *Backup) references(s swarm.Service) map[string][]string {
+	refs := map[string][]string{}
+	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		for _, r := range cs.Secrets {
+			refs[KindSecret] = append(refs[KindSecret], r.SecretName)
+		}
+		for _, r := range cs.Configs {
+			refs[KindConfig] = append(refs[KindConfig], r.ConfigName)
+		}
+	}
+	names := b.networkNames()
+	for _, att := range s.Spec.TaskTemplate.Networks {
+		refs[KindNetwork] = append(refs[KindNetwork], orDefault(names[att.Target], att.Target))
+	}
+	return refs
+}
+
+// networkNames maps the backup's network IDs to their names.
+func (b *Backup) networkNames() map[string]string {
+	names := map[string]string{}
+	for _, n := range b.Networks {
+		names[n.ID] = n.Name
+	}
+	for _, o := range b.State.Networks {
+		names[o.ID] = o.Spec.Annotations.Name
+	}
+	return names
 }
 
 func remove(ctx context.Context, c client.APIClient, kind, id string) error {
@@ -371,13 +461,7 @@ func (b *Backup) serviceSpec(s swarm.Service, live *Live) (swarm.ServiceSpec, er
 		}
 		spec.TaskTemplate.ContainerSpec = &c
 	}
-	names := map[string]string{} // backup network ID -> name
-	for _, n := range b.Networks {
-		names[n.ID] = n.Name
-	}
-	for _, o := range b.State.Networks {
-		names[o.ID] = o.Spec.Annotations.Name
-	}
+	names := b.networkNames()
 	nets := make([]swarm.NetworkAttachmentConfig, len(spec.TaskTemplate.Networks))
 	for i, att := range spec.TaskTemplate.Networks {
 		name := orDefault(names[att.Target], att.Target) // or given by name
