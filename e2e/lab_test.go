@@ -21,11 +21,12 @@ import (
 // image is the tiny busybox image the lab imports into every engine.
 const image = "swarmbackup-lab/busybox:latest"
 
-// lab is a handle on the running lab.
+// lab is a handle on the running lab: managers numbered from 1, then workers.
 type lab struct {
-	t     *testing.T
-	dir   string
-	nodes int
+	t       *testing.T
+	dir     string
+	nodes   int // managers
+	workers int
 }
 
 func newLab(t *testing.T) *lab {
@@ -42,7 +43,22 @@ func newLab(t *testing.T) *lab {
 	if err != nil {
 		t.Fatalf("lab node count: %v", err)
 	}
-	return &lab{t: t, dir: dir, nodes: n}
+	w := 0
+	if b, err := os.ReadFile(filepath.Join(dir, "workers")); err == nil {
+		w, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return &lab{t: t, dir: dir, nodes: n, workers: w}
+}
+
+// engines counts the lab's engines, managers and workers.
+func (l *lab) engines() int { return l.nodes + l.workers }
+
+// worker returns the lab's first worker; the test is skipped in a lab without one.
+func (l *lab) worker() *node {
+	if l.workers == 0 {
+		l.t.Skip("the lab has no worker: scripts/e2e starts one")
+	}
+	return l.node(l.nodes + 1)
 }
 
 // node is one engine of the lab, numbered from 1.
@@ -52,8 +68,8 @@ type node struct {
 }
 
 func (l *lab) node(n int) *node {
-	if n < 1 || n > l.nodes {
-		l.t.Fatalf("the lab has %d nodes, not %d", l.nodes, n)
+	if n < 1 || n > l.engines() {
+		l.t.Fatalf("the lab has %d engines, not %d", l.engines(), n)
 	}
 	return &node{lab: l, n: n}
 }
@@ -185,7 +201,7 @@ func (s *service) runningTask() (*node, string) {
 	var n *node
 	var container string
 	found := s.lab.poll(90*time.Second, func() bool {
-		for i := 1; i <= s.lab.nodes; i++ {
+		for i := 1; i <= s.lab.engines(); i++ {
 			r := s.lab.node(i).try("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.name, "--filter", "status=running")
 			if r.err == nil && r.stdout != "" {
 				n, container = s.lab.node(i), strings.Fields(r.stdout)[0]
@@ -207,7 +223,7 @@ func (s *service) remove() {
 	s.lab.t.Helper()
 	s.lab.node(1).try("service", "rm", s.name)
 	s.lab.eventually("the containers of "+s.name+" to go", 60*time.Second, func() bool {
-		for i := 1; i <= s.lab.nodes; i++ {
+		for i := 1; i <= s.lab.engines(); i++ {
 			r := s.lab.node(i).try("ps", "-aq", "--filter", "label=com.docker.swarm.service.name="+s.name)
 			if r.err != nil || r.stdout != "" {
 				return false
@@ -222,7 +238,7 @@ func (s *service) remove() {
 // service's containers have.
 func (l *lab) removeVolumeAfterwards(volume string) {
 	l.t.Cleanup(func() {
-		for i := 1; i <= l.nodes; i++ {
+		for i := 1; i <= l.engines(); i++ {
 			l.node(i).try("volume", "rm", "-f", volume)
 		}
 	})

@@ -287,7 +287,7 @@ func TestVolumeSnapshotsGoToMinIO(t *testing.T) {
 // scripts/e2e checks, around the whole run, that it came out as it went in.
 func TestTheLabKeepsItsOwnPasswordAndRepository(t *testing.T) {
 	l := newLab(t)
-	for i := 1; i <= l.nodes; i++ {
+	for i := 1; i <= l.engines(); i++ {
 		n := l.node(i)
 		mounts := n.docker("plugin", "inspect", "--format",
 			`{{range .Settings.Mounts}}{{.Name}}={{.Source}} {{end}}`, "swarmbackup")

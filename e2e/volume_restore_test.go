@@ -140,7 +140,7 @@ func TestADrainedNodesServiceComesBackElsewhereWithItsData(t *testing.T) {
 	var moved *node
 	var container string
 	l.eventually("the task to run on another node", 120*time.Second, func() bool {
-		for i := 1; i <= l.nodes; i++ {
+		for i := 1; i <= l.engines(); i++ {
 			n := l.node(i)
 			if n.n == first.n {
 				continue

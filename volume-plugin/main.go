@@ -46,16 +46,17 @@ func main() {
 	}
 }
 
-// heartbeatInterval reads the SWARMBACKUP_HEARTBEAT setting: how often the agent reports
-// to the repository; `status` calls it stale after three missed reports.
-func heartbeatInterval(setting string, log *slog.Logger) time.Duration {
-	const fallback = time.Minute
+// interval reads a duration setting of at least a second: SWARMBACKUP_HEARTBEAT (how often
+// the agent reports to the repository; `status` calls it stale after three missed reports)
+// or SWARMBACKUP_POLL (how often it looks for set requests: one small read each time).
+func interval(name string, fallback time.Duration, log *slog.Logger) time.Duration {
+	setting := os.Getenv(name)
 	if setting == "" {
 		return fallback
 	}
 	d, err := time.ParseDuration(setting)
 	if err != nil || d < time.Second {
-		log.Error("SWARMBACKUP_HEARTBEAT is not a duration of at least 1s; using the default", "value", setting, "default", fallback.String())
+		log.Error(name+" is not a duration of at least 1s; using the default", "value", setting, "default", fallback.String())
 		return fallback
 	}
 	return d
@@ -94,7 +95,8 @@ func run(log *slog.Logger) error {
 	d.SetFiller(a.Fill)
 	d.SetStatus(a.VolumeStatus)
 	go a.RunSchedules(ctx, d)
-	go a.RunHeartbeat(ctx, d, heartbeatInterval(os.Getenv("SWARMBACKUP_HEARTBEAT"), log))
+	go a.RunHeartbeat(ctx, d, interval("SWARMBACKUP_HEARTBEAT", time.Minute, log))
+	go a.RunSets(ctx, d, interval("SWARMBACKUP_POLL", 5*time.Second, log))
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/scratch"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -29,6 +30,8 @@ type backupOptions struct {
 	tags          []string
 	unlockKeyFile string
 	quiet         bool
+	volumes       bool
+	timeout       time.Duration
 }
 
 func newBackupCommand(dockerCli command.Cli) *cobra.Command {
@@ -55,12 +58,20 @@ func newBackupCommand(dockerCli command.Cli) *cobra.Command {
 	cmd.Flags().StringArrayVar(&opts.tags, "tag", nil, "Tag the backup with KEY=VALUE (repeatable)")
 	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key of an autolocked swarm, to decode the copy before accepting it")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the backup ID")
+	cmd.Flags().BoolVar(&opts.volumes, "volumes", false, "Take a set: the control plane and every swarmbackup volume on every node, at one instant")
+	cmd.Flags().DurationVar(&opts.timeout, "timeout", 2*time.Minute, "With --volumes: how long the nodes may take before the set is recorded without them")
 	return cmd
 }
 
 func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) error {
 	if opts.mode != "hot" && opts.mode != "cold" {
 		return fmt.Errorf("--mode %q: want hot or cold", opts.mode)
+	}
+	if opts.volumes && opts.mode == "cold" {
+		return fmt.Errorf("--volumes takes the control plane hot, at the volumes' instant: leave out --mode cold")
+	}
+	if opts.timeout <= 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration", opts.timeout)
 	}
 	tags, err := parseTags(opts.tags)
 	if err != nil {
@@ -70,39 +81,61 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 	if err != nil {
 		return err
 	}
+	if opts.volumes {
+		return runBackupSet(ctx, dockerCli, opts, tags, unlockKey)
+	}
+	taken, err := backupControlPlane(ctx, dockerCli, opts, nil, tags, unlockKey)
+	if err != nil {
+		return err
+	}
+	return taken.print(dockerCli, opts)
+}
+
+// controlPlaneBackup is what backupControlPlane took.
+type controlPlaneBackup struct {
+	sn       *snapshot.Snapshot
+	meta     controlplane.Metadata
+	capture  *controlplane.Capture
+	downtime time.Duration
+}
+
+// backupControlPlane backs up this manager's swarm state; repo, when set, is the repository
+// to write to (opened otherwise).
+func backupControlPlane(ctx context.Context, dockerCli command.Cli, opts backupOptions, repo *repository.Repository, tags map[string]string, unlockKey string) (*controlPlaneBackup, error) {
 	api := dockerCli.Client()
 	info, err := api.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return fmt.Errorf("ask the engine about this node: %w", err)
+		return nil, fmt.Errorf("ask the engine about this node: %w", err)
 	}
 	sw := info.Info.Swarm
 	if !sw.ControlAvailable {
-		return fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", sw.LocalNodeState)
+		return nil, fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", sw.LocalNodeState)
 	}
 	swarmDir := filepath.Join(info.Info.DockerRootDir, "swarm")
 	if _, err := os.Stat(swarmDir); err != nil {
-		return fmt.Errorf("cannot read the swarm directory %s: run the backup on the manager's host, as root (%v)", swarmDir, err)
+		return nil, fmt.Errorf("cannot read the swarm directory %s: run the backup on the manager's host, as root (%v)", swarmDir, err)
 	}
-	repo, err := opts.repo.openForWrite(ctx)
-	if err != nil {
-		return err
+	if repo == nil {
+		if repo, err = opts.repo.openForWrite(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	// The staging copy holds the swarm's keys, decrypted when the swarm is autolocked.
 	staging, err := scratch.MkdirTemp("", "swarmbackup-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer scratch.Remove(staging)
 
 	// The engine's own view of services and networks: what restore hands back to it.
 	services, err := api.ServiceList(ctx, client.ServiceListOptions{})
 	if err != nil {
-		return fmt.Errorf("list services: %w", err)
+		return nil, fmt.Errorf("list services: %w", err)
 	}
 	networks, err := api.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
-		return fmt.Errorf("list networks: %w", err)
+		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	var swarmNetworks []any
 	for _, n := range networks.Items {
@@ -124,7 +157,7 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		capture, err = controlplane.Take(ctx, swarmDir, dst, unlockKey, fenceWrite(api))
 	}
 	if err != nil {
-		return fmt.Errorf("back up the swarm: %w", err)
+		return nil, fmt.Errorf("back up the swarm: %w", err)
 	}
 	meta := controlplane.Metadata{
 		ClusterID: sw.Cluster.ID, NodeID: sw.NodeID, NodeName: info.Info.Name, NodeAddr: sw.NodeAddr,
@@ -146,38 +179,47 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 		controlplane.NetworksFile:  swarmNetworks,
 	} {
 		if err := writeJSON(filepath.Join(staging, name), v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sn, err := backup.Run(ctx, repo, backup.Source{
 		Kind: snapshot.KindSwarm, Name: meta.ClusterID, Path: staging,
 		Host: info.Info.Name, Node: sw.NodeID, Tags: tags, Meta: metaJSON,
 	}, backup.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if capture.Autolocked {
-		msg := "warning: autolock is on: restoring this backup needs the unlock key that is current now (docker swarm unlock-key); keep it with the backup's ID"
-		if !meta.Decoded {
-			msg += "; without --unlock-key-file the copy was checked but not decoded"
-		}
-		fmt.Fprintln(dockerCli.Err(), msg)
+	return &controlPlaneBackup{sn: sn, meta: meta, capture: capture, downtime: downtime}, nil
+}
+
+func (b *controlPlaneBackup) warnAutolock(dockerCli command.Cli) {
+	if !b.capture.Autolocked {
+		return
 	}
+	msg := "warning: autolock is on: restoring this backup needs the unlock key that is current now (docker swarm unlock-key); keep it with the backup's ID"
+	if !b.meta.Decoded {
+		msg += "; without --unlock-key-file the copy was checked but not decoded"
+	}
+	fmt.Fprintln(dockerCli.Err(), msg)
+}
+
+func (b *controlPlaneBackup) print(dockerCli command.Cli, opts backupOptions) error {
+	b.warnAutolock(dockerCli)
 	if opts.quiet {
-		_, err = fmt.Fprintln(dockerCli.Out(), sn.ID.String())
+		_, err := fmt.Fprintln(dockerCli.Out(), b.sn.ID.String())
 		return err
 	}
 	engine := "engine kept running"
 	if opts.mode == "cold" {
-		engine = fmt.Sprintf("engine down for %s", downtime.Round(time.Millisecond))
+		engine = fmt.Sprintf("engine down for %s", b.downtime.Round(time.Millisecond))
 	}
-	_, err = fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (%s)\n",
-		sn.ID.String(), meta.ClusterID, meta.NodeName, describeCounts(meta.Counts), meta.RaftCommitIndex,
-		units.BytesSize(float64(sn.Stats.Bytes)), capture.Took.Round(time.Millisecond), engine)
+	_, err := fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (%s)\n",
+		b.sn.ID.String(), b.meta.ClusterID, b.meta.NodeName, describeCounts(b.meta.Counts), b.meta.RaftCommitIndex,
+		units.BytesSize(float64(b.sn.Stats.Bytes)), b.capture.Took.Round(time.Millisecond), engine)
 	return err
 }
 

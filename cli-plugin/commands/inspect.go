@@ -36,7 +36,7 @@ func newInspectCommand(dockerCli command.Cli) *cobra.Command {
 	var opts inspectOptions
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] ID",
-		Short: "Show what a swarm backup holds: metadata and every object",
+		Short: "Show what a swarm backup holds (metadata and every object), or a set (its members)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd.Context(), dockerCli, opts, args[0])
@@ -81,6 +81,18 @@ func decodeSwarmBackup(ctx context.Context, repo *repository.Repository, sn *sna
 }
 
 func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions, id string) error {
+	if !opts.showSecretValues {
+		repo, err := opts.repo.open(ctx)
+		if err != nil {
+			return err
+		}
+		if s, err := findSet(ctx, repo, id); err != nil || s != nil {
+			if err != nil {
+				return err
+			}
+			return inspectSet(dockerCli, opts.format, s)
+		}
+	}
 	repo, sn, meta, err := opts.repo.openSwarmBackup(ctx, id)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -34,7 +36,22 @@ type snapshotSummary struct {
 	Tags    map[string]string `json:"tags,omitempty"`
 	// Quiesce is how a volume's containers were held while it was captured.
 	Quiesce *snapshot.Quiesce `json:"quiesce,omitempty"`
+	// Of a set: how many nodes it covers, how many volumes it holds, whether it is complete.
+	Nodes    int   `json:"nodes,omitempty"`
+	Volumes  int   `json:"volumes,omitempty"`
+	Complete *bool `json:"complete,omitempty"`
 }
+
+func summarizeSet(s *backupset.Set) snapshotSummary {
+	complete := s.Complete()
+	return snapshotSummary{
+		ID: s.ID, Time: s.Time, Kind: kindSet, Source: s.Cluster, Size: s.Bytes(), Objects: uint64(len(s.Members)),
+		Nodes: s.Nodes, Volumes: len(s.Members), Complete: &complete,
+	}
+}
+
+// kindSet is how ls names backup sets beside the snapshot kinds.
+const kindSet = "set"
 
 func summarize(sn *snapshot.Snapshot) snapshotSummary {
 	return snapshotSummary{
@@ -56,7 +73,7 @@ func newLsCommand(dockerCli command.Cli) *cobra.Command {
 		},
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "swarm" or "volume"`)
+	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "set", "swarm" or "volume" (a set's own snapshots are listed only with "swarm" and "volume")`)
 	return cmd
 }
 
@@ -67,8 +84,8 @@ func (opts *lsOptions) addFlags(cmd *cobra.Command) {
 }
 
 func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
-	if opts.kind != "" && opts.kind != snapshot.KindSwarm && opts.kind != snapshot.KindVolume {
-		return fmt.Errorf("--kind %q: want swarm or volume", opts.kind)
+	if opts.kind != "" && opts.kind != kindSet && opts.kind != snapshot.KindSwarm && opts.kind != snapshot.KindVolume {
+		return fmt.Errorf("--kind %q: want set, swarm or volume", opts.kind)
 	}
 	repo, err := opts.repo.open(ctx)
 	if err != nil {
@@ -81,11 +98,27 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 	for _, p := range problems {
 		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
 	}
+	sets, setProblems, err := backupset.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, p := range setProblems {
+		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
+	}
+	// A set is one line: its snapshots show only when a kind of snapshot is asked for.
+	inSet := backupset.Members(sets)
 	rows := []snapshotSummary{}
 	for _, sn := range list {
-		if opts.kind == "" || sn.Kind == opts.kind {
+		_, member := inSet[sn.ID.String()]
+		if (opts.kind == "" && !member) || sn.Kind == opts.kind {
 			rows = append(rows, summarize(sn))
 		}
+	}
+	if opts.kind == "" || opts.kind == kindSet {
+		for _, s := range sets {
+			rows = append(rows, summarizeSet(s))
+		}
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time.Before(rows[j].Time) })
 	}
 	out := dockerCli.Out()
 	if opts.quiet {
@@ -100,7 +133,7 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 		if volumes {
 			fmt.Fprintln(tw, "ID\tTIME\tVOLUME\tNODE\tSIZE\tFILES\tQUIESCE")
 		} else {
-			fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE\tSIZE\tOBJECTS")
+			fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE/STATE\tSIZE\tOBJECTS")
 		}
 		for _, r := range rows {
 			// The host name reads better than the node ID, which --format json also gives.
@@ -112,6 +145,15 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 			if volumes {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], when, r.Source, shorten(node, 12),
 					units.BytesSize(float64(r.Size)), r.Objects, describeQuiesce(r.Quiesce))
+				continue
+			}
+			if r.Kind == kindSet {
+				state := "complete"
+				if !*r.Complete {
+					state = "partial"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when, r.Kind,
+					fmt.Sprintf("%d volumes on %d nodes", r.Volumes, r.Nodes), state, units.BytesSize(float64(r.Size)), r.Objects)
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/checker"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
@@ -68,7 +69,14 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 	if err != nil {
 		return err
 	}
-	if id != "" {
+	var setProblems []checker.Problem
+	if s, err := findSet(ctx, repo, id); err != nil {
+		return err
+	} else if s != nil {
+		// A set is checked whole: every snapshot it names must be there and intact.
+		copts.Snapshots, setProblems = setSnapshots(s, list)
+		list = copts.Snapshots
+	} else if id != "" {
 		sn, err := snapshot.Find(list, id)
 		if err != nil {
 			return err
@@ -78,11 +86,17 @@ func runVerify(ctx context.Context, dockerCli command.Cli, opts verifyOptions, i
 	}
 	bar := progress.New(dockerCli.Err(), !opts.readData || opts.format != "", "verify", 0, false)
 	copts.Progress = func(done, total int) { bar.Set(int64(done), int64(total)) }
-	rep, err := checker.Check(ctx, repo, copts)
+	var rep *checker.Report
+	if len(copts.Snapshots) > 0 || id == "" {
+		rep, err = checker.Check(ctx, repo, copts)
+	} else {
+		rep = &checker.Report{} // a set whose every snapshot is gone
+	}
 	bar.Done()
 	if err != nil {
 		return err
 	}
+	rep.Problems = append(setProblems, rep.Problems...)
 	if rep.OK() {
 		rep.Problems = append(rep.Problems, decodeSwarmBackups(ctx, repo, list, unlockKey)...)
 	}
@@ -138,4 +152,22 @@ func decodeSwarmBackups(ctx context.Context, repo *repository.Repository, list [
 		b.Close()
 	}
 	return problems
+}
+
+// setSnapshots returns the snapshots a set names, and a problem for each one that is gone.
+func setSnapshots(s *backupset.Set, list []*snapshot.Snapshot) ([]*snapshot.Snapshot, []checker.Problem) {
+	byID := map[string]*snapshot.Snapshot{}
+	for _, sn := range list {
+		byID[sn.ID.String()] = sn
+	}
+	var found []*snapshot.Snapshot
+	var problems []checker.Problem
+	for _, id := range s.Snapshots() {
+		if sn, ok := byID[id]; ok {
+			found = append(found, sn)
+		} else {
+			problems = append(problems, checker.Problem{Snapshot: shorten(id, 8), What: "set " + shorten(s.ID, 12) + " names it, and it is gone"})
+		}
+	}
+	return found, problems
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/retention"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -37,6 +38,53 @@ type Plan struct {
 	// killed before they wrote their index; they are removed too.
 	PacksUnindexed int   `json:"packs_unindexed"`
 	BytesUnindexed int64 `json:"bytes_unindexed"`
+	// KeepSets and ForgetSets are the backup sets kept and forgotten, each with all its
+	// snapshots (listed in Keep and Forget).
+	KeepSets   []*backupset.Set `json:"keep_sets,omitempty"`
+	ForgetSets []*backupset.Set `json:"forget_sets,omitempty"`
+}
+
+// applyToSets applies the policy to the sets of each cluster, as units: a kept set keeps
+// every snapshot it holds, a forgotten one forgets them all.
+func (plan *Plan) applyToSets(sets []*backupset.Set, list []*snapshot.Snapshot, opts Options) error {
+	byID := map[string]*snapshot.Snapshot{}
+	for _, sn := range list {
+		byID[sn.ID.String()] = sn
+	}
+	byCluster := map[string][]*backupset.Set{}
+	for _, s := range sets {
+		byCluster[s.Cluster] = append(byCluster[s.Cluster], s)
+	}
+	for _, group := range byCluster {
+		decisions, err := retention.Apply(group, opts.Policy)
+		if err != nil {
+			return err
+		}
+		if opts.Kind != "" || opts.Source != "" {
+			for i := range decisions {
+				decisions[i] = retention.Decision{Keep: true, Reasons: []string{"not selected"}}
+			}
+		}
+		for i, d := range decisions {
+			s := group[i]
+			if d.Keep {
+				plan.KeepSets = append(plan.KeepSets, s)
+			} else {
+				plan.ForgetSets = append(plan.ForgetSets, s)
+			}
+			for _, id := range s.Snapshots() {
+				sn, ok := byID[id]
+				switch {
+				case !ok: // gone already
+				case d.Keep:
+					plan.Keep = append(plan.Keep, entry(sn, append([]string{"in set " + s.ID[:12]}, d.Reasons...)))
+				default:
+					plan.Forget = append(plan.Forget, entry(sn, []string{"in set " + s.ID[:12]}))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Entry is one snapshot and the rules that keep it.
@@ -73,13 +121,28 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, fmt.Errorf("prune stopped: %w (run verify)", problems[0])
 	}
 	plan := &Plan{}
+	sets, setProblems, err := backupset.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if len(setProblems) > 0 {
+		return nil, fmt.Errorf("prune stopped: %w (run verify)", setProblems[0])
+	}
+	// A set is kept or forgotten whole: its snapshots follow it, not their chains.
+	inSet := backupset.Members(sets)
 	groups := map[snapshot.Chain][]timed{}
 	for _, sn := range list {
+		if _, ok := inSet[sn.ID.String()]; ok {
+			continue
+		}
 		if (opts.Kind != "" && sn.Kind != opts.Kind) || (opts.Source != "" && sn.Source != opts.Source) {
 			plan.Keep = append(plan.Keep, entry(sn, []string{"not selected"}))
 			continue
 		}
 		groups[sn.Chain()] = append(groups[sn.Chain()], timed{sn})
+	}
+	if err := plan.applyToSets(sets, list, opts); err != nil {
+		return nil, err
 	}
 	for _, g := range groups {
 		decisions, err := retention.Apply(g, opts.Policy)
@@ -143,6 +206,11 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	}
 	if opts.DryRun {
 		return plan, nil
+	}
+	for _, s := range plan.ForgetSets {
+		if err := backupset.Delete(ctx, repo, s); err != nil {
+			return nil, fmt.Errorf("forget set %s: %w", s.ID[:12], err)
+		}
 	}
 	for _, e := range plan.Forget {
 		if err := repo.DeleteFile(ctx, repository.SnapshotFile, e.Snapshot.ID); err != nil {
@@ -211,7 +279,8 @@ func Forget(ctx context.Context, repo *repository.Repository, of snapshot.Chain,
 	}
 	var chain []timed
 	for _, sn := range list {
-		if sn.Chain() == of {
+		// A set's snapshots are kept or forgotten with their set, by prune.
+		if sn.Chain() == of && sn.Tags[backupset.TagSet] == "" {
 			chain = append(chain, timed{sn})
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/checker"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
@@ -267,4 +268,83 @@ func countPacks(t *testing.T, be storage.Backend) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Retention counts sets, never keeping half of one: a set's snapshots go with it, and a
+// volume's own retention does not touch them.
+func TestPruneKeepsOrForgetsASetWhole(t *testing.T) {
+	ctx := context.Background()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.OpenOrInit(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	take := func(volume string, tags map[string]string) *snapshot.Snapshot {
+		t.Helper()
+		data := make([]byte, 100<<10)
+		_, _ = rand.Read(data)
+		if err := os.WriteFile(filepath.Join(src, volume), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sn, err := backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: src, Tags: tags}, backup.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sn
+	}
+	var sets []*backupset.Set
+	for i := range 2 {
+		id := repository.NewRandomID().String()
+		tags := map[string]string{backupset.TagSet: id}
+		s := &backupset.Set{ID: id, Cluster: "c", Time: time.Now().Add(time.Duration(i) * time.Minute)}
+		for _, v := range []string{"db", "files"} {
+			sn := take(v, tags)
+			s.Members = append(s.Members, backupset.Member{Volume: v, Snapshot: sn.ID.String()})
+		}
+		if err := backupset.Save(ctx, repo, s); err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, s)
+	}
+	loose := take("db", nil) // a scheduled snapshot, in no set
+
+	// The volume's own retention keeps its loose snapshot and leaves the sets' alone.
+	if forgotten, err := pruner.Forget(ctx, repo, loose.Chain(), retention.Policy{Last: 1}); err != nil || len(forgotten) != 0 {
+		t.Fatalf("a volume's retention forgot %d of the sets' snapshots (%v)", len(forgotten), err)
+	}
+
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.ForgetSets) != 1 || plan.ForgetSets[0].ID != sets[0].ID || len(plan.KeepSets) != 1 {
+		t.Fatalf("prune --keep-last 1 forgot sets %v, kept %v", plan.ForgetSets, plan.KeepSets)
+	}
+	r := open(t, be)
+	left, _, _ := backupset.List(ctx, r)
+	if len(left) != 1 || left[0].ID != sets[1].ID {
+		t.Fatalf("sets left: %v", left)
+	}
+	list, _, _ := snapshot.List(ctx, r)
+	have := map[string]bool{}
+	for _, sn := range list {
+		have[sn.ID.String()] = true
+	}
+	for _, m := range sets[1].Members {
+		if !have[m.Snapshot] {
+			t.Errorf("the kept set lost %s's snapshot", m.Volume)
+		}
+	}
+	for _, m := range sets[0].Members {
+		if have[m.Snapshot] {
+			t.Errorf("the forgotten set left %s's snapshot behind", m.Volume)
+		}
+	}
+	if !have[loose.ID.String()] {
+		t.Error("the loose snapshot, newest of its chain, was forgotten")
+	}
 }

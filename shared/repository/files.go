@@ -62,12 +62,23 @@ func (r *Repository) SaveNamedFile(ctx context.Context, kind FileKind, key strin
 	if err != nil {
 		return err
 	}
-	id := r.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))
+	id := r.namedFileID(kind, key)
 	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
 	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
 		return fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
 	}
 	return nil
+}
+
+// namedFileID is where SaveNamedFile stores the record of a key.
+func (r *Repository) namedFileID(kind FileKind, key string) ID {
+	return r.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))
+}
+
+// LoadNamedFile reads the record SaveNamedFile stored under key; one never stored fails with
+// an error wrapping storage.ErrNotFound.
+func (r *Repository) LoadNamedFile(ctx context.Context, kind FileKind, key string, v any) error {
+	return r.LoadFile(ctx, kind, r.namedFileID(kind, key), v)
 }
 
 // LoadFile reads a record into v; damage is reported as ErrCorrupt.
@@ -127,6 +138,11 @@ func LoadFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep fu
 		keep(id, v)
 	}
 	return problems, nil
+}
+
+// DeleteNamedFile removes the record SaveNamedFile stored under key.
+func (r *Repository) DeleteNamedFile(ctx context.Context, kind FileKind, key string) error {
+	return r.DeleteFile(ctx, kind, r.namedFileID(kind, key))
 }
 
 // DeleteFile removes a record.

@@ -64,6 +64,12 @@ func New(ctx context.Context, volumes Volumes, repos *Repos, engine *Engine, hol
 
 // Snapshot starts a snapshot of a volume, or returns the job already running for it.
 func (a *Agent) Snapshot(volume string) (agentapi.Job, error) {
+	return a.startSnapshot(volume, nil, nil)
+}
+
+// startSnapshot starts a snapshot job with tags on the record; taken, when set, is handed
+// the stored snapshot.
+func (a *Agent) startSnapshot(volume string, tags map[string]string, taken func(*snapshot.Snapshot)) (agentapi.Job, error) {
 	if !a.volumes.Exists(volume) {
 		return agentapi.Job{}, fmt.Errorf("no swarmbackup volume %q on this node", volume)
 	}
@@ -73,9 +79,12 @@ func (a *Agent) Snapshot(volume string) (agentapi.Job, error) {
 	}
 	return a.start("snapshot", volume, func(job *agentapi.Job, report func(done, total uint64)) error {
 		start := time.Now()
-		sn, err := a.snapshot(volume, opts, func(p archiver.Progress) { report(p.Bytes, 0) })
+		sn, err := a.snapshot(volume, opts, tags, func(p archiver.Progress) { report(p.Bytes, 0) })
 		if err != nil {
 			return err
+		}
+		if taken != nil {
+			taken(sn)
 		}
 		held := snapshot.Quiesce{Mode: volumeopts.QuiesceNone}
 		if sn.Quiesce != nil {
@@ -331,13 +340,13 @@ func (a *Agent) forgetOldJobs(now time.Time) {
 
 // snapshot backs up a volume; with a quiesce mode its containers are held while the tree is
 // captured, and released before the upload.
-func (a *Agent) snapshot(volume string, opts volumeopts.Options, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
+func (a *Agent) snapshot(volume string, opts volumeopts.Options, tags map[string]string, progress func(archiver.Progress)) (*snapshot.Snapshot, error) {
 	repo, err := a.openRepo(a.ctx)
 	if err != nil {
 		return nil, err
 	}
 	host, _ := a.engine.Node(a.ctx)
-	src := backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: a.nodeIdentity(), Scope: opts.Scope}
+	src := backup.Source{Kind: snapshot.KindVolume, Name: volume, Path: a.volumes.DataPath(volume), Host: host, Node: a.nodeIdentity(), Scope: opts.Scope, Tags: tags}
 	bopts := backup.Options{Progress: progress}
 	if opts.Quiesce != volumeopts.QuiesceNone {
 		dir, err := a.volumes.CaptureDir(volume)

@@ -1,0 +1,145 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Agents read the set requests every SWARMBACKUP_POLL (5s by default): the common instant
+// is set far enough ahead that every agent has read the request by then.
+const (
+	setLead      = 7 * time.Second
+	setPollEvery = 250 * time.Millisecond
+)
+
+// runBackupSet takes a set: the control plane here, every volume on every node through its
+// agent, all at one instant.
+func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions, tags map[string]string, unlockKey string) error {
+	api := dockerCli.Client()
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("ask the engine about this node: %w", err)
+	}
+	if !info.Info.Swarm.ControlAvailable {
+		return fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", info.Info.Swarm.LocalNodeState)
+	}
+	if _, err := os.Stat(filepath.Join(info.Info.DockerRootDir, "swarm")); err != nil {
+		return fmt.Errorf("cannot read the swarm directory: run the backup on the manager's host, as root (%v)", err)
+	}
+	repo, err := opts.repo.openForWrite(ctx)
+	if err != nil {
+		return err
+	}
+	nodes, err := setNodes(ctx, api, repo)
+	if err != nil {
+		return err
+	}
+	errOut := dockerCli.Err()
+	progress := func(n backupset.Node, r *backupset.Report, missing *backupset.Missing) {
+		if opts.quiet {
+			return
+		}
+		switch {
+		case missing != nil:
+			fmt.Fprintf(errOut, "%-12s missing: %s\n", n.Host, missing.Reason)
+		default:
+			var bytes uint64
+			for _, m := range r.Members {
+				bytes += m.Bytes
+			}
+			fmt.Fprintf(errOut, "%-12s %d volume(s), %s", n.Host, len(r.Members), units.BytesSize(float64(bytes)))
+			if len(r.Failed) > 0 {
+				fmt.Fprintf(errOut, ", %d failed", len(r.Failed))
+			}
+			fmt.Fprintln(errOut)
+		}
+	}
+	if !opts.quiet {
+		fmt.Fprintf(errOut, "asking %d node(s) for a set at %s\n", len(nodes), time.Now().Add(setLead).Format("15:04:05"))
+	}
+	var cp *controlPlaneBackup
+	set, err := backupset.Take(ctx, repo, backupset.Options{
+		Cluster: info.Info.Swarm.Cluster.ID, Nodes: nodes, Lead: setLead, Timeout: opts.timeout, PollEvery: setPollEvery,
+		Progress: progress,
+		ControlPlane: func(ctx context.Context, setTags map[string]string) (*snapshot.Snapshot, error) {
+			all := map[string]string{}
+			for k, v := range tags {
+				all[k] = v
+			}
+			for k, v := range setTags {
+				all[k] = v
+			}
+			var err error
+			cp, err = backupControlPlane(ctx, dockerCli, opts, repo, all, unlockKey)
+			if err != nil {
+				return nil, err
+			}
+			return cp.sn, nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		cp.warnAutolock(dockerCli)
+	}
+	out := dockerCli.Out()
+	if opts.quiet {
+		fmt.Fprintln(out, set.ID)
+	} else {
+		state := "complete"
+		if !set.Complete() {
+			state = "partial"
+		}
+		fmt.Fprintf(out, "%s\nset of the control plane and %d volume(s) on %d node(s), %s, capture starts within %s: %s\n",
+			set.ID, len(set.Members), set.Nodes, units.BytesSize(float64(set.Bytes())), set.Spread.Round(time.Millisecond), state)
+	}
+	if set.Complete() {
+		return nil
+	}
+	lines := make([]string, len(set.Missing))
+	for i, m := range set.Missing {
+		lines[i] = "missing " + m.String()
+	}
+	return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("set %s is partial:\n%s", set.ID[:12], strings.Join(lines, "\n"))}
+}
+
+// setNodes lists the nodes a set covers, with the volumes each one's agent last reported.
+func setNodes(ctx context.Context, api client.APIClient, repo *repository.Repository) ([]backupset.Node, error) {
+	list, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list the swarm's nodes: %w", err)
+	}
+	beats, _, err := heartbeat.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	volumes := map[string][]string{}
+	for _, b := range beats {
+		for _, v := range b.Volumes {
+			volumes[b.Node] = append(volumes[b.Node], v.Name)
+		}
+	}
+	nodes := make([]backupset.Node, 0, len(list.Items))
+	for _, n := range list.Items {
+		nodes = append(nodes, backupset.Node{
+			ID: n.ID, Host: n.Description.Hostname, Down: n.Status.State == swarm.NodeStateDown, Volumes: volumes[n.ID],
+		})
+	}
+	return nodes, nil
+}

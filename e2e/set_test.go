@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// setRecord is what `inspect SET --format json` prints.
+type setRecord struct {
+	ID           string
+	ControlPlane string `json:"control_plane"`
+	Nodes        int
+	Spread       time.Duration
+	Members      []struct {
+		Node, Host, Volume, Snapshot string
+		CaptureStart                 time.Time `json:"capture_start"`
+	}
+	Missing []struct{ Host, Volume, Reason string }
+}
+
+func (n *node) inspectSet(id string) setRecord {
+	n.lab.t.Helper()
+	var s setRecord
+	out := n.docker("swarmbackup", "inspect", id, "--format", "json")
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		n.lab.t.Fatalf("inspect %s --format json: %v\n%s", id, err, out)
+	}
+	return s
+}
+
+// lsRow is a row of `ls --format json`, with what a set adds.
+type lsRow struct {
+	ID, Kind string
+	Volumes  int
+	Complete *bool
+}
+
+func (n *node) lsRows(args ...string) []lsRow {
+	n.lab.t.Helper()
+	var rows []lsRow
+	out := n.docker(append([]string{"swarmbackup", "ls", "--format", "json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		n.lab.t.Fatalf("ls --format json: %v\n%s", err, out)
+	}
+	return rows
+}
+
+func TestABackupSetTakesTheControlPlaneAndEveryNodesVolumesAtOneInstant(t *testing.T) {
+	l := newLab(t)
+	manager, worker := l.node(2), l.worker()
+	onManager, onWorker := unique("set-db"), unique("set-files")
+	manager.createVolume(onManager, "quiesce=pause")
+	manager.run(onManager, "echo the manager's rows > /data/rows")
+	worker.createVolume(onWorker)
+	worker.run(onWorker, "echo the worker's files > /data/files")
+
+	start := time.Now()
+	id := manager.docker("swarmbackup", "backup", "--volumes", "-q")
+	took := time.Since(start)
+	if !fullID.MatchString(id) {
+		t.Fatalf("backup --volumes -q printed %q, want a set ID", id)
+	}
+	s := manager.inspectSet(id[:12])
+	if s.ControlPlane == "" || len(s.Missing) > 0 {
+		t.Fatalf("the set is not complete: control plane %q, missing %+v", s.ControlPlane, s.Missing)
+	}
+	members := map[string]string{} // volume -> host
+	for _, m := range s.Members {
+		members[m.Volume] = m.Host
+	}
+	if members[onManager] != "node2" || members[onWorker] != worker.String() {
+		t.Fatalf("members %v: want %s on node2 and %s on %s", members, onManager, onWorker, worker)
+	}
+	if s.Nodes != l.engines() {
+		t.Errorf("the set asked %d nodes, the lab has %d", s.Nodes, l.engines())
+	}
+	if s.Spread > time.Second {
+		t.Errorf("capture starts spread over %s, want within 1s", s.Spread)
+	}
+	t.Logf("set of %d volumes on %d nodes: %s from the command, capture starts within %s", len(s.Members), s.Nodes, took.Round(time.Millisecond), s.Spread)
+
+	// One line in ls, its snapshots not beside it; they show when volumes are asked for.
+	var row *lsRow
+	for _, r := range manager.lsRows() {
+		switch {
+		case r.ID == id:
+			row = &r
+		case r.ID == s.ControlPlane:
+			t.Error("ls lists the set's control-plane backup beside the set")
+		}
+	}
+	if row == nil || row.Kind != "set" || row.Complete == nil || !*row.Complete || row.Volumes != len(s.Members) {
+		t.Fatalf("ls shows the set as %+v", row)
+	}
+	if out := manager.docker("swarmbackup", "verify", id[:12], "--read-data"); !strings.Contains(out, "intact") {
+		t.Errorf("verify of the set: %s", out)
+	}
+	// The worker's member restores.
+	var snap string
+	for _, m := range s.Members {
+		if m.Volume == onWorker {
+			snap = m.Snapshot
+		}
+	}
+	copyVol := unique("set-copy")
+	worker.docker("swarmbackup", "volume", "restore", onWorker+"@"+snap[:12], "--to", copyVol)
+	t.Cleanup(func() { worker.try("volume", "rm", "-f", copyVol) })
+	if got := worker.run(copyVol, "cat /data/files"); got != "the worker's files" {
+		t.Errorf("the worker's volume restored from the set reads %q", got)
+	}
+}
+
+func TestAStoppedNodeMakesTheSetPartialAndNamedWithinTheTimeout(t *testing.T) {
+	l := newLab(t)
+	manager, worker := l.node(1), l.worker()
+	vol := unique("set-gone")
+	worker.createVolume(vol)
+	if out, err := exec.Command(labScript(), "stop", fmt.Sprint(worker.n)).CombinedOutput(); err != nil {
+		t.Fatalf("stop the worker: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(labScript(), "start", fmt.Sprint(worker.n)).CombinedOutput(); err != nil {
+			t.Errorf("start the worker again: %v\n%s", err, out)
+		}
+		l.eventually("the worker to be ready again", 90*time.Second, func() bool {
+			return manager.try("node", "inspect", worker.String(), "--format", "{{.Status.State}}").stdout == "ready"
+		})
+	})
+
+	start := time.Now()
+	r := manager.try("swarmbackup", "backup", "--volumes", "--timeout", "15s")
+	took := time.Since(start)
+	if r.err == nil {
+		t.Fatalf("a set without the stopped worker succeeded:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "partial") || !strings.Contains(r.stderr, "node "+worker.String()) {
+		t.Fatalf("the failure does not name the missing worker:\n%s", r.stderr)
+	}
+	if took > time.Minute {
+		t.Errorf("the partial set took %s with a 15s timeout", took)
+	}
+	id := strings.Fields(r.stdout)[0]
+	for _, row := range manager.lsRows("--kind", "set") {
+		if row.ID == id && (row.Complete == nil || *row.Complete) {
+			t.Errorf("ls calls the partial set complete: %+v", row)
+		}
+	}
+	t.Logf("partial set recorded %s after the command", took.Round(time.Millisecond))
+}
