@@ -151,3 +151,58 @@ func TestAStoppedNodeMakesTheSetPartialAndNamedWithinTheTimeout(t *testing.T) {
 	}
 	t.Logf("partial set recorded %s after the command", took.Round(time.Millisecond))
 }
+
+// The cluster takes its own sets: one manager per tick, also while the leader changes; a
+// tick no manager takes makes status fail.
+func TestTheClusterTakesOneSetPerTickWhileTheLeaderChanges(t *testing.T) {
+	l := newLab(t)
+	manager := l.node(1)
+	const every = 20 * time.Second
+	manager.docker("swarmbackup", "schedule", "set", "--every", "@every 20s", "--volumes", "--timeout", "10s", "--keep", "last=50")
+	t.Cleanup(func() { manager.try("swarmbackup", "schedule", "rm") })
+	if out := manager.docker("swarmbackup", "schedule", "show"); !strings.Contains(out, "@every 20s") {
+		t.Fatalf("schedule show: %s", out)
+	}
+	since := time.Now()
+	scheduled := func() map[time.Time][]string { // tick -> sets
+		out := map[time.Time][]string{}
+		for _, r := range manager.lsRows("--kind", "set") {
+			s := manager.inspectSetTick(r.ID)
+			if !s.Tick.IsZero() && s.Tick.After(since) {
+				out[s.Tick] = append(out[s.Tick], r.ID)
+			}
+		}
+		return out
+	}
+	l.eventually("the first scheduled set", 90*time.Second, func() bool { return len(scheduled()) >= 1 })
+
+	// The leader goes away for a while; the others carry on.
+	leader := l.leader()
+	if out, err := exec.Command(labScript(), "restart", fmt.Sprint(leader.n)).CombinedOutput(); err != nil {
+		t.Fatalf("restart the leader: %v\n%s", err, out)
+	}
+	l.eventually("three more scheduled sets", 4*every+60*time.Second, func() bool { return len(scheduled()) >= 4 })
+	sets := scheduled()
+	var ticks []time.Time
+	for tick, ids := range sets {
+		if len(ids) != 1 {
+			t.Errorf("tick %s has %d sets, want exactly 1: %v", tick.Format("15:04:05"), len(ids), ids)
+		}
+		ticks = append(ticks, tick)
+	}
+	t.Logf("scheduled sets at %v (leader %s restarted)", ticks, leader)
+	if r := manager.try("swarmbackup", "status", "--format", "{{if .Schedule}}{{.Schedule.Every}} {{.Schedule.State}}{{end}}"); !strings.HasPrefix(r.stdout, "@every 20s") {
+		t.Errorf("status does not show the schedule: %s", r)
+	}
+}
+
+// inspectSetTick reads a set's tick.
+func (n *node) inspectSetTick(id string) struct{ Tick time.Time } {
+	n.lab.t.Helper()
+	var s struct{ Tick time.Time }
+	out := n.docker("swarmbackup", "inspect", id, "--format", "json")
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		n.lab.t.Fatalf("inspect %s: %v", id, err)
+	}
+	return s
+}

@@ -32,6 +32,7 @@ const (
 	mountDir     = "/mnt/volumes"
 	socketDir    = "/run/docker/plugins"
 	secretsDir   = "/etc/swarmbackup"
+	swarmDir     = "/swarm" // the engine's swarm directory, read-only
 	engineSocket = "/run/docker.sock"
 )
 
@@ -97,6 +98,7 @@ func run(log *slog.Logger) error {
 	go a.RunSchedules(ctx, d)
 	go a.RunHeartbeat(ctx, d, interval("SWARMBACKUP_HEARTBEAT", time.Minute, log))
 	go a.RunSets(ctx, d, interval("SWARMBACKUP_POLL", 5*time.Second, log))
+	go a.RunClusterSchedule(ctx, swarmDir)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)
 	if err := os.MkdirAll(socketDir, 0o755); err != nil {

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,11 +13,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
-	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
-	"github.com/swarmbackup/swarmbackup/shared/scratch"
-	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 type backupOptions struct {
@@ -92,12 +88,7 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 }
 
 // controlPlaneBackup is what backupControlPlane took.
-type controlPlaneBackup struct {
-	sn       *snapshot.Snapshot
-	meta     controlplane.Metadata
-	capture  *controlplane.Capture
-	downtime time.Duration
-}
+type controlPlaneBackup struct{ *controlplane.Taken }
 
 // backupControlPlane backs up this manager's swarm state; repo, when set, is the repository
 // to write to (opened otherwise).
@@ -107,101 +98,32 @@ func backupControlPlane(ctx context.Context, dockerCli command.Cli, opts backupO
 	if err != nil {
 		return nil, fmt.Errorf("ask the engine about this node: %w", err)
 	}
-	sw := info.Info.Swarm
-	if !sw.ControlAvailable {
-		return nil, fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", sw.LocalNodeState)
-	}
-	swarmDir := filepath.Join(info.Info.DockerRootDir, "swarm")
-	if _, err := os.Stat(swarmDir); err != nil {
-		return nil, fmt.Errorf("cannot read the swarm directory %s: run the backup on the manager's host, as root (%v)", swarmDir, err)
-	}
 	if repo == nil {
 		if repo, err = opts.repo.openForWrite(ctx); err != nil {
 			return nil, err
 		}
 	}
-
-	// The staging copy holds the swarm's keys, decrypted when the swarm is autolocked.
-	staging, err := scratch.MkdirTemp("", "swarmbackup-")
-	if err != nil {
-		return nil, err
+	bopts := controlplane.BackupOptions{
+		SwarmDir: filepath.Join(info.Info.DockerRootDir, "swarm"), UnlockKey: unlockKey, Tags: tags,
 	}
-	defer scratch.Remove(staging)
-
-	// The engine's own view of services and networks: what restore hands back to it.
-	services, err := api.ServiceList(ctx, client.ServiceListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	networks, err := api.NetworkList(ctx, client.NetworkListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	var swarmNetworks []any
-	for _, n := range networks.Items {
-		if n.Scope == "swarm" {
-			swarmNetworks = append(swarmNetworks, n)
-		}
-	}
-
-	leader := false
-	if node, err := api.NodeInspect(ctx, sw.NodeID, client.NodeInspectOptions{}); err == nil && node.Node.ManagerStatus != nil {
-		leader = node.Node.ManagerStatus.Leader
-	}
-	dst := filepath.Join(staging, controlplane.SwarmDir)
-	var capture *controlplane.Capture
-	var downtime time.Duration
 	if opts.mode == "cold" {
-		capture, downtime, err = coldCapture(ctx, dockerCli, opts, sw.NodeID, swarmDir, dst, unlockKey)
-	} else {
-		capture, err = controlplane.Take(ctx, swarmDir, dst, unlockKey, fenceWrite(api))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("back up the swarm: %w", err)
-	}
-	meta := controlplane.Metadata{
-		ClusterID: sw.Cluster.ID, NodeID: sw.NodeID, NodeName: info.Info.Name, NodeAddr: sw.NodeAddr,
-		Role: "manager", EngineVersion: info.Info.ServerVersion, Mode: opts.mode,
-		Autolock: capture.Autolocked, Decoded: capture.State != nil,
-		Attempts: capture.Attempts, CaptureMillis: capture.Took.Milliseconds(),
-		Leader: leader, EngineDowntimeMillis: downtime.Milliseconds(),
-	}
-	inventory := []controlplane.Object{}
-	if capture.State != nil {
-		inventory = controlplane.InventoryOf(capture.State)
-		meta.ClusterID = capture.State.ClusterID()
-		meta.RaftCommitIndex, meta.RaftLastIndex = capture.State.CommitIndex, capture.State.LastIndex
-		meta.Counts = controlplane.Count(inventory)
-	}
-	for name, v := range map[string]any{
-		controlplane.InventoryFile: inventory,
-		controlplane.ServicesFile:  services.Items,
-		controlplane.NetworksFile:  swarmNetworks,
-	} {
-		if err := writeJSON(filepath.Join(staging, name), v); err != nil {
-			return nil, err
+		bopts.Cold = func(ctx context.Context, swarmDir, dst string) (*controlplane.Capture, time.Duration, error) {
+			return coldCapture(ctx, dockerCli, opts, info.Info.Swarm.NodeID, swarmDir, dst, unlockKey)
 		}
 	}
-	metaJSON, err := json.Marshal(meta)
+	taken, err := controlplane.TakeBackup(ctx, api, repo, bopts)
 	if err != nil {
 		return nil, err
 	}
-	sn, err := backup.Run(ctx, repo, backup.Source{
-		Kind: snapshot.KindSwarm, Name: meta.ClusterID, Path: staging,
-		Host: info.Info.Name, Node: sw.NodeID, Tags: tags, Meta: metaJSON,
-	}, backup.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return &controlPlaneBackup{sn: sn, meta: meta, capture: capture, downtime: downtime}, nil
+	return &controlPlaneBackup{taken}, nil
 }
 
 func (b *controlPlaneBackup) warnAutolock(dockerCli command.Cli) {
-	if !b.capture.Autolocked {
+	if !b.Capture.Autolocked {
 		return
 	}
 	msg := "warning: autolock is on: restoring this backup needs the unlock key that is current now (docker swarm unlock-key); keep it with the backup's ID"
-	if !b.meta.Decoded {
+	if !b.Meta.Decoded {
 		msg += "; without --unlock-key-file the copy was checked but not decoded"
 	}
 	fmt.Fprintln(dockerCli.Err(), msg)
@@ -210,16 +132,16 @@ func (b *controlPlaneBackup) warnAutolock(dockerCli command.Cli) {
 func (b *controlPlaneBackup) print(dockerCli command.Cli, opts backupOptions) error {
 	b.warnAutolock(dockerCli)
 	if opts.quiet {
-		_, err := fmt.Fprintln(dockerCli.Out(), b.sn.ID.String())
+		_, err := fmt.Fprintln(dockerCli.Out(), b.Snapshot.ID.String())
 		return err
 	}
 	engine := "engine kept running"
 	if opts.mode == "cold" {
-		engine = fmt.Sprintf("engine down for %s", b.downtime.Round(time.Millisecond))
+		engine = fmt.Sprintf("engine down for %s", b.Downtime.Round(time.Millisecond))
 	}
 	_, err := fmt.Fprintf(dockerCli.Out(), "%s\nswarm %s from %s: %s, raft index %d, %s in %s (%s)\n",
-		b.sn.ID.String(), b.meta.ClusterID, b.meta.NodeName, describeCounts(b.meta.Counts), b.meta.RaftCommitIndex,
-		units.BytesSize(float64(b.sn.Stats.Bytes)), b.capture.Took.Round(time.Millisecond), engine)
+		b.Snapshot.ID.String(), b.Meta.ClusterID, b.Meta.NodeName, describeCounts(b.Meta.Counts), b.Meta.RaftCommitIndex,
+		units.BytesSize(float64(b.Snapshot.Stats.Bytes)), b.Capture.Took.Round(time.Millisecond), engine)
 	return err
 }
 
@@ -248,19 +170,6 @@ func coldCapture(ctx context.Context, dockerCli command.Cli, opts backupOptions,
 		return nil, downtime, copyErr
 	}
 	return capture, downtime, nil
-}
-
-// fenceWrite makes a harmless change through the API: the cluster object is written with
-// its own spec. Once that entry is in the log, every change before it is provably committed.
-func fenceWrite(api client.APIClient) func(context.Context) error {
-	return func(ctx context.Context) error {
-		sw, err := api.SwarmInspect(ctx, client.SwarmInspectOptions{})
-		if err != nil {
-			return err
-		}
-		_, err = api.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: sw.Swarm.Spec})
-		return err
-	}
 }
 
 func describeCounts(c map[string]int) string {
@@ -298,15 +207,4 @@ func readUnlockKey(file string) (string, error) {
 		return "", fmt.Errorf("read the unlock key file: %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
-}
-
-func writeJSON(path string, v any) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
 }

@@ -11,21 +11,14 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	units "github.com/docker/go-units"
-	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
-	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
-	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
-// Agents read the set requests every SWARMBACKUP_POLL (5s by default): the common instant
-// is set far enough ahead that every agent has read the request by then.
-const (
-	setLead      = 7 * time.Second
-	setPollEvery = 250 * time.Millisecond
-)
+// setPollEvery is how often the command looks for the nodes' reports.
+const setPollEvery = 250 * time.Millisecond
 
 // runBackupSet takes a set: the control plane here, every volume on every node through its
 // agent, all at one instant.
@@ -45,7 +38,7 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 	if err != nil {
 		return err
 	}
-	nodes, err := setNodes(ctx, api, repo)
+	nodes, err := backupset.Nodes(ctx, api, repo)
 	if err != nil {
 		return err
 	}
@@ -70,11 +63,11 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 		}
 	}
 	if !opts.quiet {
-		fmt.Fprintf(errOut, "asking %d node(s) for a set at %s\n", len(nodes), time.Now().Add(setLead).Format("15:04:05"))
+		fmt.Fprintf(errOut, "asking %d node(s) for a set at %s\n", len(nodes), time.Now().Add(backupset.DefaultLead).Format("15:04:05"))
 	}
 	var cp *controlPlaneBackup
 	set, err := backupset.Take(ctx, repo, backupset.Options{
-		Cluster: info.Info.Swarm.Cluster.ID, Nodes: nodes, Lead: setLead, Timeout: opts.timeout, PollEvery: setPollEvery,
+		Cluster: info.Info.Swarm.Cluster.ID, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: opts.timeout, PollEvery: setPollEvery,
 		Progress: progress,
 		ControlPlane: func(ctx context.Context, setTags map[string]string) (*snapshot.Snapshot, error) {
 			all := map[string]string{}
@@ -89,7 +82,7 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 			if err != nil {
 				return nil, err
 			}
-			return cp.sn, nil
+			return cp.Snapshot, nil
 		},
 	})
 	if err != nil {
@@ -117,29 +110,4 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 		lines[i] = "missing " + m.String()
 	}
 	return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("set %s is partial:\n%s", set.ID[:12], strings.Join(lines, "\n"))}
-}
-
-// setNodes lists the nodes a set covers, with the volumes each one's agent last reported.
-func setNodes(ctx context.Context, api client.APIClient, repo *repository.Repository) ([]backupset.Node, error) {
-	list, err := api.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list the swarm's nodes: %w", err)
-	}
-	beats, _, err := heartbeat.List(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	volumes := map[string][]string{}
-	for _, b := range beats {
-		for _, v := range b.Volumes {
-			volumes[b.Node] = append(volumes[b.Node], v.Name)
-		}
-	}
-	nodes := make([]backupset.Node, 0, len(list.Items))
-	for _, n := range list.Items {
-		nodes = append(nodes, backupset.Node{
-			ID: n.ID, Host: n.Description.Hostname, Down: n.Status.State == swarm.NodeStateDown, Volumes: volumes[n.ID],
-		})
-	}
-	return nodes, nil
 }

@@ -37,6 +37,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		newLsCommand(dockerCli),
 		newPruneCommand(dockerCli),
 		newRestoreCommand(dockerCli),
+		newScheduleCommand(dockerCli),
 		newVerifyCommand(dockerCli),
 		newStatusCommand(dockerCli),
 		newVersionCommand(dockerCli),

@@ -13,7 +13,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
@@ -25,10 +27,11 @@ type statusOptions struct {
 
 // statusReport is what `status` prints, and what --format json gives.
 type statusReport struct {
-	Agents   []agentStatus  `json:"agents"`
-	Volumes  []volumeStatus `json:"volumes"`
-	Swarms   []swarmStatus  `json:"swarms"`
-	Problems []string       `json:"problems"`
+	Agents   []agentStatus   `json:"agents"`
+	Volumes  []volumeStatus  `json:"volumes"`
+	Swarms   []swarmStatus   `json:"swarms"`
+	Schedule *scheduleStatus `json:"schedule,omitempty"`
+	Problems []string        `json:"problems"`
 }
 
 type agentStatus struct {
@@ -100,7 +103,13 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 	for _, p := range problems {
 		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
 	}
-	report := assess(time.Now(), beats, list, listSwarmNodes(ctx, dockerCli.Client()))
+	now := time.Now()
+	report := assess(now, beats, list, listSwarmNodes(ctx, dockerCli.Client()))
+	if cluster, err := clusterID(ctx, dockerCli.Client()); err == nil {
+		if err := assessClusterSchedule(ctx, repo, now, cluster, &report); err != nil {
+			return err
+		}
+	}
 	err = writeFormatted(dockerCli.Out(), opts.format, report, func(w io.Writer) error { return report.table(w) })
 	if err != nil {
 		return err
@@ -108,6 +117,24 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 	if n := len(report.Problems); n > 0 {
 		return fmt.Errorf("%d problem(s): %s", n, strings.Join(report.Problems, "; "))
 	}
+	return nil
+}
+
+// assessClusterSchedule adds the cluster's schedule and its last scheduled set to a report.
+func assessClusterSchedule(ctx context.Context, repo *repository.Repository, now time.Time, cluster string, r *statusReport) error {
+	sched, err := backupset.LoadSchedule(ctx, repo, cluster)
+	if err != nil || sched == nil {
+		return err
+	}
+	sets, _, err := backupset.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	claims, err := backupset.Claims(ctx, repo)
+	if err != nil {
+		return err
+	}
+	r.Schedule = assessSchedule(now, sched, sets, claims, &r.Problems)
 	return nil
 }
 
@@ -185,6 +212,10 @@ func assessVolume(now time.Time, host, node string, v heartbeat.Volume, list []*
 		since = last.Time
 	}
 	switch {
+	case last == nil && v.Schedule == "" && v.LastError == "" && v.Job == "":
+		// Never backed up, and nothing would: neither its own schedule nor a set covers it.
+		s.State = "unprotected"
+		*problems = append(*problems, fmt.Sprintf("volume %s on %s has never been backed up: give it a schedule, or the cluster a schedule with --volumes", v.Name, host))
 	case v.LastError != "" && (last == nil || v.LastErrorTime.After(last.Time)):
 		s.State = "failing"
 		*problems = append(*problems, fmt.Sprintf("the last snapshot of volume %s on %s failed %s ago: %s", v.Name, host, age(now, v.LastErrorTime), v.LastError))
@@ -254,6 +285,19 @@ func (r statusReport) table(w io.Writer) error {
 		for _, s := range r.Swarms {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shorten(s.Cluster, 12), s.LastBackup[:12], s.Host, age(now, s.Time))
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if s := r.Schedule; s != nil {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "SCHEDULE\tVOLUMES\tLAST SET\tAGE\tNEXT\tSTATE")
+		last, ago := "-", "-"
+		if s.LastSet != "" {
+			last, ago = shorten(s.LastSet, 12), age(now, s.LastTick)
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", s.Every, s.Volumes, last, ago, s.Next.Local().Format("15:04:05"), s.State)
 		return tw.Flush()
 	}
 	return nil

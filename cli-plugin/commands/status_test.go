@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -35,6 +36,7 @@ func TestStatusNamesEveryProblemAndNothingElse(t *testing.T) {
 
 	r := assess(now, beats, list, nodes)
 	want := []string{
+		"volume manual on node1 has never been backed up",
 		"volume late on node1 is overdue",
 		"the last snapshot of volume broken on node1 failed",
 		"the agent on node2 has not reported",
@@ -53,7 +55,7 @@ func TestStatusNamesEveryProblemAndNothingElse(t *testing.T) {
 	for _, v := range r.Volumes {
 		states[v.Volume] = v.State
 	}
-	for name, state := range map[string]string{"fresh": "ok", "late": "overdue", "broken": "failing", "manual": "ok"} {
+	for name, state := range map[string]string{"fresh": "ok", "late": "overdue", "broken": "failing", "manual": "unprotected"} {
 		if states[name] != state {
 			t.Errorf("volume %s is %q, want %q", name, states[name], state)
 		}
@@ -64,6 +66,35 @@ func TestStatusNamesEveryProblemAndNothingElse(t *testing.T) {
 	for _, p := range assess(now, beats, list, nodes).Problems {
 		if strings.Contains(p, "broken") {
 			t.Errorf("a snapshot newer than the error still reports: %s", p)
+		}
+	}
+}
+
+func TestStatusTellsWhetherTheClusterScheduleIsKept(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 30, 0, time.UTC)
+	sched := &backupset.Schedule{Cluster: "c", Every: "@every 1m", Timeout: 30 * time.Second, Updated: now.Add(-time.Hour)}
+	// 11:59 is the last tick whose set must have been recorded by 12:00:30.
+	due := time.Date(2026, 11, 30, 11, 59, 0, 0, time.UTC)
+	complete := &backupset.Set{ID: "aaaaaaaaaaaaaaaa", Cluster: "c", Tick: due, ControlPlane: "cp"}
+	partial := &backupset.Set{ID: "bbbbbbbbbbbbbbbb", Cluster: "c", Tick: due, ControlPlane: "cp",
+		Missing: []backupset.Missing{{Host: "node4", Reason: "the node is down"}}}
+	older := &backupset.Set{ID: "cccccccccccccccc", Cluster: "c", Tick: due.Add(-time.Minute), ControlPlane: "cp"}
+	for _, c := range []struct {
+		name   string
+		sets   []*backupset.Set
+		claims []backupset.Claim
+		state  string
+		says   string
+	}{
+		{"kept", []*backupset.Set{older, complete}, nil, "ok", ""},
+		{"partial", []*backupset.Set{partial}, nil, "partial", "node node4: the node is down"},
+		{"no manager took the tick", []*backupset.Set{older}, nil, "overdue", "overdue"},
+		{"taken and lost", []*backupset.Set{older}, []backupset.Claim{{Cluster: "c", Tick: due, Host: "node2"}}, "failed", "node2 took the tick"},
+	} {
+		var problems []string
+		st := assessSchedule(now, sched, c.sets, c.claims, &problems)
+		if st.State != c.state || (c.says == "") != (len(problems) == 0) || (c.says != "" && !strings.Contains(strings.Join(problems, "\n"), c.says)) {
+			t.Errorf("%s: state %q, problems %q; want %q saying %q", c.name, st.State, problems, c.state, c.says)
 		}
 	}
 }

@@ -18,6 +18,10 @@ type Request struct {
 	Deadline time.Time `json:"deadline"`
 }
 
+// DefaultLead is how far ahead of a request its common instant is set: agents read the
+// requests every SWARMBACKUP_POLL (5s by default), and all of them must have read it by then.
+const DefaultLead = 7 * time.Second
+
 // bell is the one small object every agent reads to learn of a new request: an idle agent
 // costs one read of it per poll, whatever the repository holds.
 type bell struct {

@@ -72,6 +72,9 @@ type Set struct {
 	Nodes int `json:"nodes"`
 	// Spread is between the first and the last capture start, control plane included.
 	Spread time.Duration `json:"spread"`
+	// Tick is the tick of the cluster's schedule the set was taken for; zero when it was
+	// asked for by hand.
+	Tick time.Time `json:"tick,omitempty"`
 }
 
 // Complete reports whether the set holds everything it was to hold.
@@ -157,3 +160,5 @@ func Members(sets []*Set) map[string]string {
 func short(id string) string { return id[:min(len(id), 12)] }
 
 func notFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+func sortClaims(c []Claim) { sort.Slice(c, func(i, j int) bool { return c[i].Tick.Before(c[j].Tick) }) }

@@ -6,8 +6,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -38,13 +41,15 @@ type Options struct {
 	PollEvery time.Duration
 	// Progress, when set, is told of each node as it reports or is given up on.
 	Progress func(n Node, r *Report, missing *Missing)
+	// Tick is the schedule's tick the set is taken for, if any.
+	Tick time.Time
 }
 
 // Take asks every node for its part of a set, takes the control plane's backup at the same
 // instant, waits for the reports until the timeout, and records the set: complete, or
 // partial with every missing node and volume named. The error is for the set's record only.
 func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set, error) {
-	set := &Set{ID: repository.NewRandomID().String(), Cluster: opts.Cluster, Nodes: len(opts.Nodes)}
+	set := &Set{ID: repository.NewRandomID().String(), Cluster: opts.Cluster, Nodes: len(opts.Nodes), Tick: opts.Tick}
 	set.Time = time.Now().Add(opts.Lead).UTC()
 	req := Request{Set: set.ID, Cluster: opts.Cluster, Start: set.Time, Deadline: set.Time.Add(opts.Timeout)}
 	if err := Ring(ctx, repo, req); err != nil {
@@ -163,4 +168,29 @@ func SleepUntil(ctx context.Context, t time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Nodes lists the swarm's nodes for a set, with the volumes each one's agent last reported.
+func Nodes(ctx context.Context, api client.APIClient, repo *repository.Repository) ([]Node, error) {
+	list, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list the swarm's nodes: %w", err)
+	}
+	beats, _, err := heartbeat.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	volumes := map[string][]string{}
+	for _, b := range beats {
+		for _, v := range b.Volumes {
+			volumes[b.Node] = append(volumes[b.Node], v.Name)
+		}
+	}
+	nodes := make([]Node, 0, len(list.Items))
+	for _, n := range list.Items {
+		nodes = append(nodes, Node{
+			ID: n.ID, Host: n.Description.Hostname, Down: n.Status.State == swarm.NodeStateDown, Volumes: volumes[n.ID],
+		})
+	}
+	return nodes, nil
 }

@@ -303,3 +303,48 @@ func Forget(ctx context.Context, repo *repository.Repository, of snapshot.Chain,
 	}
 	return forgotten, nil
 }
+
+// ForgetSets applies a policy to a cluster's sets and removes the records of those it does
+// not keep, each with every snapshot it holds; like Forget, it takes no lock and removes no
+// data. The cluster's schedule calls it after each set. A set's record goes first: a crash
+// after it leaves snapshots that no set claims, which retention then treats as their chains'.
+func ForgetSets(ctx context.Context, repo *repository.Repository, cluster string, policy retention.Policy) ([]*backupset.Set, error) {
+	sets, _, err := backupset.List(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	var mine []*backupset.Set
+	for _, s := range sets {
+		if s.Cluster == cluster {
+			mine = append(mine, s)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	decisions, err := retention.Apply(mine, policy)
+	if err != nil {
+		return nil, err
+	}
+	var forgotten []*backupset.Set
+	for i, d := range decisions {
+		if d.Keep {
+			continue
+		}
+		s := mine[i]
+		if err := backupset.Delete(ctx, repo, s); err != nil {
+			return forgotten, fmt.Errorf("forget set %s: %w", s.ID[:12], err)
+		}
+		for _, id := range s.Snapshots() {
+			sid, err := repository.ParseID(id)
+			if err != nil {
+				continue
+			}
+			if err := repo.DeleteFile(ctx, repository.SnapshotFile, sid); err != nil {
+				return forgotten, fmt.Errorf("forget snapshot %s of set %s: %w", sid.Short(), s.ID[:12], err)
+			}
+		}
+		forgotten = append(forgotten, s)
+	}
+	return forgotten, nil
+}

@@ -70,6 +70,22 @@ func (r *Repository) SaveNamedFile(ctx context.Context, kind FileKind, key strin
 	return nil
 }
 
+// CreateNamedFile stores v under key like SaveNamedFile, only when nothing is stored there
+// yet: of several writers creating one key, exactly one succeeds; the others get an error
+// wrapping storage.ErrExists.
+func (r *Repository) CreateNamedFile(ctx context.Context, kind FileKind, key string, v any) error {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	id := r.namedFileID(kind, key)
+	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
+	if err := r.be.Create(ctx, fileName(kind, id), stored); err != nil {
+		return fmt.Errorf("create %s %s: %w", kind, id.Short(), err)
+	}
+	return nil
+}
+
 // namedFileID is where SaveNamedFile stores the record of a key.
 func (r *Repository) namedFileID(kind FileKind, key string) ID {
 	return r.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))

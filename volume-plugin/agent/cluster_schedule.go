@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/pruner"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+)
+
+// Timing of the cluster's schedule on the managers.
+const (
+	// scheduleRefresh is how often a manager's agent reads the schedule again.
+	scheduleRefresh = 30 * time.Second
+	// leaderDefers is how long the leader waits at a tick before it tries to take it, so
+	// that a non-leader takes it when there is one.
+	leaderDefers = 3 * time.Second
+	// claimsKept is how long the records of claimed ticks are kept.
+	claimsKept = 24 * time.Hour
+	// defaultSetTimeout bounds a scheduled set whose schedule says nothing.
+	defaultSetTimeout = 2 * time.Minute
+)
+
+// RunClusterSchedule carries out the cluster's own schedule of sets on this node, when it is
+// a manager: at each tick, the managers race to claim it in the repository, exactly one
+// wins and takes the set (the control plane from swarmDir, a read-only mount of the
+// engine's swarm directory, and every node's volumes); the next tick is free for any.
+func (a *Agent) RunClusterSchedule(ctx context.Context, swarmDir string) {
+	var repo *repository.Repository
+	var sched *backupset.Schedule
+	var cluster string
+	var loaded time.Time
+	var tick time.Time
+	every := "" // the schedule the tick was computed from
+	for ctx.Err() == nil {
+		if time.Since(loaded) >= scheduleRefresh {
+			loaded = time.Now()
+			var err error
+			cluster, err = a.managerOf(ctx)
+			if err == nil && cluster != "" && repo == nil {
+				repo, err = a.openRepo(ctx)
+			}
+			if err == nil && cluster != "" {
+				sched, err = backupset.LoadSchedule(ctx, repo, cluster)
+			}
+			if err != nil {
+				a.log.Error("read the cluster's schedule", "err", err)
+				repo, sched = nil, nil
+			}
+			if cluster == "" {
+				sched = nil
+			}
+			// A tick already computed stands, unless the schedule changed: reading it again
+			// must not skip the tick that fell due meanwhile.
+			if sched == nil || sched.Every != every {
+				tick = time.Time{}
+			}
+		}
+		if sched == nil {
+			sleep(ctx, scheduleRefresh)
+			continue
+		}
+		if tick.IsZero() {
+			next, err := sched.Next(time.Now())
+			if err != nil {
+				a.log.Error("the cluster's schedule", "every", sched.Every, "err", err)
+				sched = nil
+				continue
+			}
+			tick, every = next, sched.Every
+		}
+		if wait := time.Until(tick); wait > 0 {
+			sleep(ctx, min(wait, time.Until(loaded.Add(scheduleRefresh))))
+			continue
+		}
+		a.takeTick(ctx, repo, *sched, tick, swarmDir)
+		tick = time.Time{}
+	}
+}
+
+// managerOf returns the cluster ID when this node is a manager, "" otherwise.
+func (a *Agent) managerOf(ctx context.Context) (string, error) {
+	api := a.engine.API()
+	if api == nil {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", err
+	}
+	if !info.Info.Swarm.ControlAvailable || info.Info.Swarm.Cluster == nil {
+		return "", nil
+	}
+	return info.Info.Swarm.Cluster.ID, nil
+}
+
+// takeTick claims a tick and, when this manager won it, takes the set and applies the
+// schedule's retention.
+func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) {
+	api := a.engine.API()
+	node := a.nodeIdentity()
+	host, _ := a.engine.Node(ctx)
+	if leader, managers := a.leadership(ctx, node); leader && managers > 1 {
+		sleep(ctx, leaderDefers)
+	}
+	won, err := backupset.ClaimTick(ctx, repo, backupset.Claim{Cluster: sched.Cluster, Tick: tick, Node: node, Host: host, Time: time.Now().UTC()})
+	if err != nil {
+		a.log.Error("claim a tick of the cluster's schedule", "tick", tick, "err", err)
+		return
+	}
+	if !won {
+		return
+	}
+	timeout := sched.Timeout
+	if timeout <= 0 {
+		timeout = defaultSetTimeout
+	}
+	// The managers may be electing a leader (the one that stopped was it): the node list
+	// comes back once they agree.
+	var nodes []backupset.Node
+	for try := 0; ; try++ {
+		if nodes, err = backupset.Nodes(ctx, api, repo); err == nil || try == 10 || ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, 2*time.Second)
+	}
+	if err != nil {
+		a.log.Error("scheduled set", "tick", tick, "err", err)
+		return
+	}
+	if !sched.Volumes {
+		nodes = nil
+	}
+	set, err := backupset.Take(ctx, repo, backupset.Options{
+		Cluster: sched.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: timeout, PollEvery: time.Second, Tick: tick,
+		ControlPlane: func(ctx context.Context, tags map[string]string) (*snapshot.Snapshot, error) {
+			taken, err := controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
+			if err != nil {
+				return nil, err
+			}
+			return taken.Snapshot, nil
+		},
+	})
+	if err != nil {
+		a.log.Error("scheduled set", "tick", tick, "err", err)
+		return
+	}
+	a.log.Info("scheduled set taken", "set", set.ID[:12], "tick", tick, "volumes", len(set.Members),
+		"missing", len(set.Missing), "spread", set.Spread.Round(time.Millisecond).String())
+	if !sched.Keep.IsZero() {
+		forgotten, err := pruner.ForgetSets(ctx, repo, sched.Cluster, sched.Keep)
+		if err != nil {
+			a.log.Error("apply the schedule's retention", "err", err)
+		} else if len(forgotten) > 0 {
+			a.log.Info("retention applied to sets", "keep", sched.Keep.String(), "forgotten", len(forgotten))
+		}
+	}
+	if err := backupset.ForgetClaims(ctx, repo, time.Now().Add(-claimsKept)); err != nil {
+		a.log.Warn("remove old claims", "err", err)
+	}
+}
+
+// leadership says whether this node leads the managers, and how many managers are ready.
+func (a *Agent) leadership(ctx context.Context, node string) (leader bool, managers int) {
+	api := a.engine.API()
+	if api == nil {
+		return false, 0
+	}
+	list, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return false, 0
+	}
+	for _, n := range list.Items {
+		if n.ManagerStatus == nil || n.Status.State != "ready" {
+			continue
+		}
+		managers++
+		if n.ID == node && n.ManagerStatus.Leader {
+			leader = true
+		}
+	}
+	return leader, managers
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
