@@ -54,9 +54,9 @@ func TestABackupSetTakesTheControlPlaneAndEveryNodesVolumesAtOneInstant(t *testi
 	manager, worker := l.node(2), l.worker()
 	onManager, onWorker := unique("set-db"), unique("set-files")
 	manager.createVolume(onManager, "quiesce=pause")
-	manager.run(onManager, "echo the manager's rows > /data/rows")
+	manager.run(onManager, "echo the rows of the manager > /data/rows")
 	worker.createVolume(onWorker)
-	worker.run(onWorker, "echo the worker's files > /data/files")
+	worker.run(onWorker, "echo the files of the worker > /data/files")
 
 	start := time.Now()
 	id := manager.docker("swarmbackup", "backup", "--volumes", "-q")
@@ -109,7 +109,7 @@ func TestABackupSetTakesTheControlPlaneAndEveryNodesVolumesAtOneInstant(t *testi
 	copyVol := unique("set-copy")
 	worker.docker("swarmbackup", "volume", "restore", onWorker+"@"+snap[:12], "--to", copyVol)
 	t.Cleanup(func() { worker.try("volume", "rm", "-f", copyVol) })
-	if got := worker.run(copyVol, "cat /data/files"); got != "the worker's files" {
+	if got := worker.run(copyVol, "cat /data/files"); got != "the files of the worker" {
 		t.Errorf("the worker's volume restored from the set reads %q", got)
 	}
 }
@@ -159,7 +159,19 @@ func TestTheClusterTakesOneSetPerTickWhileTheLeaderChanges(t *testing.T) {
 	manager := l.node(1)
 	const every = 20 * time.Second
 	manager.docker("swarmbackup", "schedule", "set", "--every", "@every 20s", "--volumes", "--timeout", "10s", "--keep", "last=50")
-	t.Cleanup(func() { manager.try("swarmbackup", "schedule", "rm") })
+	t.Cleanup(func() {
+		manager.try("swarmbackup", "schedule", "rm")
+		// A set under way when the schedule went finishes: wait for it, so that it holds
+		// no volume of the tests that follow.
+		last, stable := "", time.Now()
+		l.eventually("the last scheduled set to end", 90*time.Second, func() bool {
+			now := manager.try("swarmbackup", "ls", "--kind", "set", "-q").stdout
+			if now != last {
+				last, stable = now, time.Now()
+			}
+			return time.Since(stable) > 15*time.Second
+		})
+	})
 	if out := manager.docker("swarmbackup", "schedule", "show"); !strings.Contains(out, "@every 20s") {
 		t.Fatalf("schedule show: %s", out)
 	}

@@ -487,6 +487,15 @@ func (l *lab) joinAgain(survivor *node, gone []*node) {
 	for _, n := range gone {
 		n.docker("swarm", "join", "--token", token, addr+":2377")
 	}
+	// The workers' entries went with the others: they join the restored cluster anew,
+	// drained as the lab keeps them.
+	workerToken := survivor.docker("swarm", "join-token", "-q", "worker")
+	for i := l.nodes + 1; i <= l.engines(); i++ {
+		w := l.node(i)
+		w.try("swarm", "leave", "--force")
+		w.docker("swarm", "join", "--token", workerToken, addr+":2377")
+		survivor.docker("node", "update", "--availability", "drain", w.docker("info", "--format", "{{.Swarm.NodeID}}"))
+	}
 }
 
 // stopAllBut stops every engine of the lab except the survivor's, as if those managers were

@@ -17,6 +17,7 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/archiver"
 	"github.com/swarmbackup/swarmbackup/shared/backup"
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -321,8 +322,9 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 // client that waits on it, short enough that a plugin running for months holds no history.
 const finishedJobTTL = 15 * time.Minute
 
-// forgetOldJobs drops the jobs that finished more than finishedJobTTL before now, except
-// each volume's last snapshot job, which the volume's status shows. Called with a.mu held.
+// forgetOldJobs drops the jobs that finished more than finishedJobTTL before now; each
+// volume's last snapshot job stays in a.last, which the volume's status shows. Called with
+// a.mu held: it must not call the driver, which calls the agent holding its own lock.
 func (a *Agent) forgetOldJobs(now time.Time) {
 	for id, j := range a.jobs {
 		if j.State == agentapi.JobRunning || now.Sub(j.Finished) < finishedJobTTL {
@@ -331,8 +333,17 @@ func (a *Agent) forgetOldJobs(now time.Time) {
 		delete(a.jobs, id)
 		delete(a.ended, id)
 	}
+}
+
+// forgetRemovedVolumes drops the last jobs of volumes this node no longer has. Called with
+// a.mu held, with the volumes the driver listed before.
+func (a *Agent) forgetRemovedVolumes(volumes []heartbeat.Volume) {
+	have := make(map[string]bool, len(volumes))
+	for _, v := range volumes {
+		have[v.Name] = true
+	}
 	for volume := range a.last {
-		if !a.volumes.Exists(volume) {
+		if !have[volume] {
 			delete(a.last, volume)
 		}
 	}

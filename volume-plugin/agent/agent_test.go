@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -36,14 +37,10 @@ func TestLatestOfANameSharedByNodesIsNotGuessed(t *testing.T) {
 	}
 }
 
-type someVolumes struct{ Volumes }
-
-func (someVolumes) Exists(name string) bool { return name == "kept" }
-
 // A plugin runs for months: the jobs it finished long ago are forgotten, and so is the last
 // job of a volume that was removed.
 func TestFinishedJobsAreForgotten(t *testing.T) {
-	a := New(context.Background(), someVolumes{}, nil, nil, nil, slog.New(slog.DiscardHandler))
+	a := New(context.Background(), nil, nil, nil, nil, slog.New(slog.DiscardHandler))
 	var ids []string
 	for _, volume := range []string{"kept", "removed"} {
 		job, err := a.start("snapshot", volume, func(*agentapi.Job, func(done, total uint64)) error { return nil })
@@ -57,6 +54,7 @@ func TestFinishedJobsAreForgotten(t *testing.T) {
 	}
 	a.mu.Lock()
 	a.forgetOldJobs(time.Now().Add(finishedJobTTL + time.Second))
+	a.forgetRemovedVolumes([]heartbeat.Volume{{Name: "kept"}})
 	jobs, ended, last := len(a.jobs), len(a.ended), len(a.last)
 	a.mu.Unlock()
 	if jobs != 0 || ended != 0 || last != 1 {

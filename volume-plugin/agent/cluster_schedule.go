@@ -110,6 +110,11 @@ func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched
 	if leader, managers := a.leadership(ctx, node); leader && managers > 1 {
 		sleep(ctx, leaderDefers)
 	}
+	// The schedule may have been changed or removed since it was read: one read per tick
+	// makes sure no set is taken for a schedule that is gone.
+	if now, err := backupset.LoadSchedule(ctx, repo, sched.Cluster); err != nil || now == nil || now.Every != sched.Every {
+		return
+	}
 	won, err := backupset.ClaimTick(ctx, repo, backupset.Claim{Cluster: sched.Cluster, Tick: tick, Node: node, Host: host, Time: time.Now().UTC()})
 	if err != nil {
 		a.log.Error("claim a tick of the cluster's schedule", "tick", tick, "err", err)

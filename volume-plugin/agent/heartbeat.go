@@ -57,6 +57,7 @@ func (a *Agent) beat(ctx context.Context, repo *repository.Repository, volumes I
 	}
 	b := heartbeat.Beat{Node: node, Host: host, Version: buildinfo.String(), Time: time.Now().UTC(), Interval: interval, Volumes: volumes.Inventory()}
 	a.mu.Lock()
+	a.forgetRemovedVolumes(b.Volumes)
 	for i := range b.Volumes {
 		v := &b.Volumes[i]
 		if id, ok := a.active[v.Name]; ok {
