@@ -97,7 +97,7 @@ func run(log *slog.Logger) error {
 	d.SetStatus(a.VolumeStatus)
 	go a.RunSchedules(ctx, d)
 	go a.RunHeartbeat(ctx, d, interval("SWARMBACKUP_HEARTBEAT", time.Minute, log))
-	go a.RunSets(ctx, d, interval("SWARMBACKUP_POLL", 5*time.Second, log))
+	go a.RunRequests(ctx, d, interval("SWARMBACKUP_POLL", 5*time.Second, log), swarmDir)
 	go a.RunClusterSchedule(ctx, swarmDir)
 
 	sock := filepath.Join(socketDir, agentapi.SocketName)

@@ -77,8 +77,26 @@ func runBackup(ctx context.Context, dockerCli command.Cli, opts backupOptions) e
 	if err != nil {
 		return err
 	}
-	if opts.volumes {
+	info, err := dockerCli.Client().Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("ask the engine about this node: %w", err)
+	}
+	sw := info.Info.Swarm
+	if !sw.ControlAvailable || sw.Cluster == nil {
+		return fmt.Errorf("this node is not a swarm manager (state %q): run the backup on a manager", sw.LocalNodeState)
+	}
+	// On the manager's host the swarm directory is read here; from anywhere else a manager's
+	// plugin takes the backup, asked through the repository.
+	local := controlplane.OnThisHost(filepath.Join(info.Info.DockerRootDir, "swarm"), sw.NodeID)
+	switch {
+	case opts.mode == "cold" && !local:
+		return fmt.Errorf("--mode cold stops the manager's engine: run it on the manager's host, as root")
+	case opts.volumes && local:
 		return runBackupSet(ctx, dockerCli, opts, tags, unlockKey)
+	case opts.volumes:
+		return runBackupSetElsewhere(ctx, dockerCli, opts, sw.Cluster.ID, tags)
+	case !local:
+		return runBackupElsewhere(ctx, dockerCli, opts, sw.Cluster.ID, tags)
 	}
 	taken, err := backupControlPlane(ctx, dockerCli, opts, nil, tags, unlockKey)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -91,6 +92,12 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 	if cp != nil {
 		cp.warnAutolock(dockerCli)
 	}
+	return printSet(dockerCli, opts, set)
+}
+
+// printSet prints a set's ID and, unless quiet, what it holds; a partial set is an error
+// with one line per missing member.
+func printSet(dockerCli command.Cli, opts backupOptions, set *backupset.Set) error {
 	out := dockerCli.Out()
 	if opts.quiet {
 		fmt.Fprintln(out, set.ID)
@@ -110,4 +117,29 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 		lines[i] = "missing " + m.String()
 	}
 	return cli.StatusError{StatusCode: 1, Status: fmt.Sprintf("set %s is partial:\n%s", set.ID[:12], strings.Join(lines, "\n"))}
+}
+
+// runBackupSetElsewhere asks a manager's plugin to take the set, from a machine that is not
+// a manager's host, and waits for its record.
+func runBackupSetElsewhere(ctx context.Context, dockerCli command.Cli, opts backupOptions, cluster string, tags map[string]string) error {
+	repo, err := opts.repo.openForWrite(ctx)
+	if err != nil {
+		return err
+	}
+	req := backupset.Request{ID: repository.NewRandomID().String(), Kind: backupset.KindSet, Cluster: cluster,
+		Volumes: true, Timeout: opts.timeout, Tags: tags, Start: time.Now().UTC()}
+	req.Deadline = req.Start.Add(pickUp)
+	if err := backupset.Ring(ctx, repo, req); err != nil {
+		return err
+	}
+	if !opts.quiet {
+		fmt.Fprintln(dockerCli.Err(), "asking a manager's plugin for a set")
+	}
+	// A manager reads the request within its poll interval, then waits for the nodes.
+	deadline := req.Deadline.Add(backupset.DefaultLead + opts.timeout)
+	set, err := backupset.WaitSet(ctx, repo, req.ID, deadline, remotePollEvery)
+	if err != nil {
+		return err
+	}
+	return printSet(dockerCli, opts, set)
 }

@@ -2,10 +2,8 @@ package commands
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/docker/cli/cli/command"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/cli-plugin/progress"
@@ -27,19 +25,6 @@ func newVolumeCommand(dockerCli command.Cli) *cobra.Command {
 		newVolumeSnapshotCommand(dockerCli),
 	)
 	return cmd
-}
-
-// localAgent returns a client for the swarmbackup plugin of the engine the CLI talks to,
-// which must run on this host: its socket is reached through the file system.
-func localAgent(ctx context.Context, api client.APIClient) (*agentapi.Client, error) {
-	p, err := api.PluginInspect(ctx, PluginName, client.PluginInspectOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("the swarmbackup volume plugin is not installed in this engine: run `make install`")
-	}
-	if !p.Plugin.Enabled {
-		return nil, fmt.Errorf("the swarmbackup volume plugin is disabled: run `docker plugin enable %s`", PluginName)
-	}
-	return agentapi.NewClient(agentapi.SocketPath(p.Plugin.ID)), nil
 }
 
 // waitWithProgress waits for an agent's job, with a progress bar on a terminal.

@@ -14,6 +14,8 @@ import (
 )
 
 type volumeRestoreOptions struct {
+	repo  repoOptions
+	node  string
 	to    string
 	quiet bool
 }
@@ -25,8 +27,9 @@ func newVolumeRestoreCommand(dockerCli command.Cli) *cobra.Command {
 		Short: "Fill a volume from a snapshot: the same volume (unmounted) or a new one",
 		Long: "Fill a volume from a snapshot of VOLUME: the newest, or the one whose ID starts with\n" +
 			"SNAPSHOT. Without --to the volume itself is replaced, which it refuses while containers\n" +
-			"use it. Run it against the engine of the node that should hold the data. The data is\n" +
-			"written aside and swapped in only once complete and verified.",
+			"use it. The node that holds VOLUME restores it (or --node); on its host the plugin is\n" +
+			"asked directly, from anywhere else through the repository. The data is written aside\n" +
+			"and swapped in only once complete and verified.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVolumeRestore(cmd.Context(), dockerCli, opts, args[0])
@@ -34,6 +37,8 @@ func newVolumeRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.to, "to", "", "Restore into this volume instead (created when missing)")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the restored snapshot's ID")
+	cmd.Flags().StringVar(&opts.node, "node", "", "The node to restore on (host name or node ID); default: the one that holds VOLUME")
+	opts.repo.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -44,15 +49,8 @@ func runVolumeRestore(ctx context.Context, dockerCli command.Cli, opts volumeRes
 			return fmt.Errorf("%q is not a volume name", v)
 		}
 	}
-	agent, err := localAgent(ctx, dockerCli.Client())
+	job, err := volumeJob(ctx, dockerCli, &opts.repo, opts.node, agentapi.RestoreRequest{Volume: volume, Snapshot: snap, Target: opts.to}, false, opts.quiet)
 	if err != nil {
-		return err
-	}
-	job, err := agent.Restore(ctx, agentapi.RestoreRequest{Volume: volume, Snapshot: snap, Target: opts.to})
-	if err != nil {
-		return err
-	}
-	if job, err = waitWithProgress(ctx, dockerCli, agent, job, opts.quiet, "restore "+volume); err != nil {
 		return err
 	}
 	if job.State == agentapi.JobFailed {

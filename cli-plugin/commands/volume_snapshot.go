@@ -10,9 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
 
 type volumeSnapshotOptions struct {
+	repo  repoOptions
+	node  string
 	quiet bool
 }
 
@@ -21,27 +24,26 @@ func newVolumeSnapshotCommand(dockerCli command.Cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot [OPTIONS] VOLUME",
 		Short: "Snapshot a swarmbackup volume now, on the node that holds it",
-		Long: "Snapshot a swarmbackup volume now. Run it against the engine of the node that holds the\n" +
-			"volume: that node's plugin reads the volume and writes the snapshot to its repository.",
+		Long: "Snapshot a swarmbackup volume now: the plugin of the node that holds the volume reads it\n" +
+			"and writes the snapshot to its repository. On that node's host the plugin is asked\n" +
+			"directly; from anywhere else (a manager's engine through a context, say) the request\n" +
+			"goes through the repository to the node whose agent reports the volume (or --node).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVolumeSnapshot(cmd.Context(), dockerCli, opts, args[0])
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the snapshot ID")
+	cmd.Flags().StringVar(&opts.node, "node", "", "The node that holds the volume (host name or node ID), when several do")
+	opts.repo.addFlags(cmd.Flags())
 	return cmd
 }
 
 func runVolumeSnapshot(ctx context.Context, dockerCli command.Cli, opts volumeSnapshotOptions, volume string) error {
-	agent, err := localAgent(ctx, dockerCli.Client())
-	if err != nil {
-		return err
+	if !volumeopts.ValidVolumeName(volume) {
+		return fmt.Errorf("%q is not a volume name", volume)
 	}
-	job, err := agent.Snapshot(ctx, volume)
-	if err != nil {
-		return err
-	}
-	job, err = waitWithProgress(ctx, dockerCli, agent, job, opts.quiet, "snapshot "+volume)
+	job, err := volumeJob(ctx, dockerCli, &opts.repo, opts.node, agentapi.RestoreRequest{Volume: volume}, true, opts.quiet)
 	if err != nil {
 		return err
 	}

@@ -2,61 +2,208 @@ package backupset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/storage"
 )
 
-// Request asks every node's agent for its part of a set.
+// Kinds of request an agent answers.
+const (
+	// KindSetPart asks every node for its volumes' part of a set, at the common instant.
+	KindSetPart = ""
+	// KindSet asks one manager (the first to claim it) to take a whole set, control plane
+	// and every node's volumes: a set asked for from a machine that is no manager's host.
+	KindSet = "set"
+	// KindBackup asks one manager for a backup of the control plane.
+	KindBackup = "backup"
+	// KindSnapshot asks Node for a snapshot of Volume.
+	KindSnapshot = "snapshot"
+	// KindRestore asks Node to restore Volume (at Snapshot) into Target.
+	KindRestore = "restore"
+)
+
+// Request asks the agents for work; for a set, its ID is the set's.
 type Request struct {
-	Set     string    `json:"set"`
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind,omitempty"`
 	Cluster string    `json:"cluster"`
 	Start   time.Time `json:"start"` // the common instant at which every capture starts
-	// Deadline is when the set is recorded without the members that have not reported:
-	// an agent that sees the request later leaves it alone.
+	// Deadline is when the asker stops waiting: an agent that sees the request later leaves
+	// it alone.
 	Deadline time.Time `json:"deadline"`
+	// Node is the node a snapshot or restore is for.
+	Node     string            `json:"node,omitempty"`
+	Volume   string            `json:"volume,omitempty"`
+	Snapshot string            `json:"snapshot,omitempty"`
+	Target   string            `json:"target,omitempty"`
+	Volumes  bool              `json:"volumes,omitempty"` // KindSet: with every node's volumes
+	Timeout  time.Duration     `json:"timeout,omitempty"` // KindSet: how long the nodes may take
+	Tags     map[string]string `json:"tags,omitempty"`
 }
 
 // DefaultLead is how far ahead of a request its common instant is set: agents read the
 // requests every SWARMBACKUP_POLL (5s by default), and all of them must have read it by then.
 const DefaultLead = 7 * time.Second
 
-// bell is the one small object every agent reads to learn of a new request: an idle agent
-// costs one read of it per poll, whatever the repository holds.
+// bell is the one small object every agent reads to learn of new requests: an idle agent
+// costs one read of it per poll, whatever the repository holds. It names the recent ones.
 type bell struct {
-	Set  string    `json:"set"`
+	Requests []rung `json:"requests"`
+}
+
+type rung struct {
+	ID   string    `json:"id"`
 	Time time.Time `json:"time"`
 }
 
-const bellKey = "bell"
+const (
+	bellKey = "bell"
+	// The bell names requests of the last bellWindow, at most bellSize of them.
+	bellWindow = 15 * time.Minute
+	bellSize   = 32
+)
 
 // Ring stores a request and rings the bell for it.
 func Ring(ctx context.Context, repo *repository.Repository, req Request) error {
-	if err := repo.SaveNamedFile(ctx, RequestFile, req.Set, req); err != nil {
-		return fmt.Errorf("ask the agents for set %s: %w", short(req.Set), err)
+	if err := repo.SaveNamedFile(ctx, RequestFile, req.ID, req); err != nil {
+		return fmt.Errorf("ask the agents (request %s): %w", short(req.ID), err)
 	}
-	if err := repo.SaveNamedFile(ctx, RequestFile, bellKey, bell{Set: req.Set, Time: time.Now().UTC()}); err != nil {
-		return fmt.Errorf("ask the agents for set %s: %w", short(req.Set), err)
+	var b bell
+	if err := repo.LoadNamedFile(ctx, RequestFile, bellKey, &b); err != nil && !notFound(err) {
+		return fmt.Errorf("ask the agents (request %s): %w", short(req.ID), err)
+	}
+	now := time.Now().UTC()
+	kept := []rung{{ID: req.ID, Time: now}}
+	for _, r := range b.Requests {
+		if now.Sub(r.Time) < bellWindow && len(kept) < bellSize {
+			kept = append(kept, r)
+		}
+	}
+	if err := repo.SaveNamedFile(ctx, RequestFile, bellKey, bell{Requests: kept}); err != nil {
+		return fmt.Errorf("ask the agents (request %s): %w", short(req.ID), err)
 	}
 	return nil
 }
 
-// Poll returns the newest request when it is not the one last seen; nil when there is none.
-func Poll(ctx context.Context, repo *repository.Repository, lastSeen string) (*Request, error) {
+// Poll returns the requests the bell names that seen does not know, oldest first; the
+// caller remembers them.
+func Poll(ctx context.Context, repo *repository.Repository, seen func(id string) bool) ([]Request, error) {
 	var b bell
 	err := repo.LoadNamedFile(ctx, RequestFile, bellKey, &b)
-	if notFound(err) || (err == nil && b.Set == lastSeen) {
+	if notFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the set requests: %w", err)
+		return nil, fmt.Errorf("read the requests: %w", err)
 	}
-	var req Request
-	if err := repo.LoadNamedFile(ctx, RequestFile, b.Set, &req); err != nil {
-		return nil, fmt.Errorf("read set request %s: %w", short(b.Set), err)
+	var out []Request
+	for i := len(b.Requests) - 1; i >= 0; i-- {
+		id := b.Requests[i].ID
+		if seen(id) {
+			continue
+		}
+		var req Request
+		if err := repo.LoadNamedFile(ctx, RequestFile, id, &req); err != nil {
+			return out, fmt.Errorf("read request %s: %w", short(id), err)
+		}
+		out = append(out, req)
 	}
-	return &req, nil
+	return out, nil
+}
+
+// ClaimRequest makes this agent the one that carries out a request meant for one manager:
+// of the agents that try, exactly one gets true.
+func ClaimRequest(ctx context.Context, repo *repository.Repository, c Claim, id string) (bool, error) {
+	err := repo.CreateNamedFile(ctx, ClaimFile, "request\x00"+id, c)
+	if errors.Is(err, storage.ErrExists) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Result is an agent's answer to a request for one job: the job as the agent ran it.
+type Result struct {
+	ID   string       `json:"id"`
+	Node string       `json:"node"`
+	Host string       `json:"host"`
+	Job  agentapi.Job `json:"job"`
+}
+
+// SaveResult stores an agent's answer.
+func SaveResult(ctx context.Context, repo *repository.Repository, r Result) error {
+	if err := repo.SaveNamedFile(ctx, ReportFile, "result\x00"+r.ID, r); err != nil {
+		return fmt.Errorf("answer request %s: %w", short(r.ID), err)
+	}
+	return nil
+}
+
+// WaitResult waits for the answer to a request until its deadline.
+func WaitResult(ctx context.Context, repo *repository.Repository, req Request, every time.Duration) (*Result, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var r Result
+		err := repo.LoadNamedFile(ctx, ReportFile, "result\x00"+req.ID, &r)
+		if err == nil {
+			return &r, nil
+		}
+		if !notFound(err) {
+			return nil, err
+		}
+		if time.Now().After(req.Deadline) {
+			return nil, fmt.Errorf("no agent answered within %s: is the swarmbackup plugin enabled where the request is for, with this repository?", req.Deadline.Sub(req.Start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// WaitFinal waits, until the request's deadline, for an answer that is not a running job.
+func WaitFinal(ctx context.Context, repo *repository.Repository, req Request, every time.Duration) (*Result, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		r, err := WaitResult(ctx, repo, req, every)
+		if err != nil || r.Job.State != agentapi.JobRunning {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// WaitSet waits for the record of a set a manager takes, until deadline.
+func WaitSet(ctx context.Context, repo *repository.Repository, id string, deadline time.Time, every time.Duration) (*Set, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var s Set
+		err := repo.LoadNamedFile(ctx, SetFile, id, &s)
+		if err == nil {
+			return &s, nil
+		}
+		if !notFound(err) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no manager recorded set %s in time: are the swarmbackup plugins on the managers enabled, with this repository?", short(id))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Report is one node's answer to a request.

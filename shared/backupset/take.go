@@ -43,15 +43,20 @@ type Options struct {
 	Progress func(n Node, r *Report, missing *Missing)
 	// Tick is the schedule's tick the set is taken for, if any.
 	Tick time.Time
+	// ID, when set, is the set's ID (one asked for by a request); a new one otherwise.
+	ID string
 }
 
 // Take asks every node for its part of a set, takes the control plane's backup at the same
 // instant, waits for the reports until the timeout, and records the set: complete, or
 // partial with every missing node and volume named. The error is for the set's record only.
 func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set, error) {
-	set := &Set{ID: repository.NewRandomID().String(), Cluster: opts.Cluster, Nodes: len(opts.Nodes), Tick: opts.Tick}
+	set := &Set{ID: opts.ID, Cluster: opts.Cluster, Nodes: len(opts.Nodes), Tick: opts.Tick}
+	if set.ID == "" {
+		set.ID = repository.NewRandomID().String()
+	}
 	set.Time = time.Now().Add(opts.Lead).UTC()
-	req := Request{Set: set.ID, Cluster: opts.Cluster, Start: set.Time, Deadline: set.Time.Add(opts.Timeout)}
+	req := Request{ID: set.ID, Kind: KindSetPart, Cluster: opts.Cluster, Start: set.Time, Deadline: set.Time.Add(opts.Timeout)}
 	if err := Ring(ctx, repo, req); err != nil {
 		return nil, err
 	}

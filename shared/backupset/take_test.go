@@ -27,15 +27,16 @@ func openRepo(t *testing.T) *repository.Repository {
 // agent answers the first request it reads, as a node's plugin does, with one volume.
 func agent(ctx context.Context, repo *repository.Repository, node, volume string) {
 	for ctx.Err() == nil {
-		req, err := Poll(ctx, repo, "")
-		if err != nil || req == nil {
+		reqs, err := Poll(ctx, repo, func(string) bool { return false })
+		if err != nil || len(reqs) == 0 {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		req := reqs[0]
 		if SleepUntil(ctx, req.Start) != nil {
 			return
 		}
-		_ = SaveReport(ctx, repo, Report{Set: req.Set, Node: node, Host: node, Time: time.Now(),
+		_ = SaveReport(ctx, repo, Report{Set: req.ID, Node: node, Host: node, Time: time.Now(),
 			Members: []Member{{Node: node, Host: node, Volume: volume, Snapshot: "s-" + volume, CaptureStart: time.Now(), Bytes: 10}}})
 		return
 	}
@@ -87,5 +88,31 @@ func TestASetNamesWhatItLacksAndHowLongItWaited(t *testing.T) {
 	}
 	if found, err := Find(sets, set.ID[:8]); err != nil || found == nil {
 		t.Errorf("find by prefix: %v %v", found, err)
+	}
+}
+
+// Requests rung close together are all read: the bell names the recent ones, not the last.
+func TestEveryRecentRequestIsReadOnce(t *testing.T) {
+	ctx := context.Background()
+	repo := openRepo(t)
+	for _, id := range []string{"r1", "r2", "r3"} {
+		if err := Ring(ctx, repo, Request{ID: id, Kind: KindSnapshot, Volume: "v-" + id, Deadline: time.Now().Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{"r1": true}
+	reqs, err := Poll(ctx, repo, func(id string) bool { return seen[id] })
+	if err != nil || len(reqs) != 2 || reqs[0].ID != "r2" || reqs[1].ID != "r3" || reqs[1].Volume != "v-r3" {
+		t.Fatalf("poll: %+v, %v; want r2 then r3", reqs, err)
+	}
+	if err := SaveResult(ctx, repo, Result{ID: "r2", Host: "node4"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := WaitResult(ctx, repo, reqs[0], time.Millisecond); err != nil || r.Host != "node4" {
+		t.Fatalf("result: %+v, %v", r, err)
+	}
+	late := Request{ID: "r9", Start: time.Now(), Deadline: time.Now()}
+	if _, err := WaitResult(ctx, repo, late, time.Millisecond); err == nil || !strings.Contains(err.Error(), "no agent answered") {
+		t.Fatalf("a request nobody answers: %v", err)
 	}
 }

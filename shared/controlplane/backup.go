@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -145,4 +147,20 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o600)
+}
+
+// OnThisHost reports whether swarmDir, as this process sees it, is node nodeID's swarm
+// directory: the engine docker talks to may be a manager elsewhere (a context over ssh), and
+// a directory of the same name here may belong to another engine, or not exist.
+func OnThisHost(swarmDir, nodeID string) bool {
+	data, err := os.ReadFile(filepath.Join(swarmDir, "certificates", "swarm-node.crt"))
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	return err == nil && cert.Subject.CommonName == nodeID
 }

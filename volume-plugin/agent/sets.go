@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
@@ -17,37 +18,52 @@ import (
 // setVolumesAtOnce bounds the volumes of one node snapshotted at the same time for a set.
 const setVolumesAtOnce = 4
 
-// RunSets answers the requests for backup sets: every interval it reads the repository's
-// doorbell, one small object; a request it has not answered yet, and whose deadline has
-// not passed, is answered by snapshotting each of this node's volumes at the request's
-// common instant, and reporting what was taken.
-func (a *Agent) RunSets(ctx context.Context, volumes Inventory, interval time.Duration) {
+// RunRequests answers what commands ask of the agents through the repository (sets, and
+// backups, snapshots and restores asked for from machines that are no node's host): every
+// interval it reads the repository's doorbell, one small object, and carries out each new
+// request meant for this node whose deadline has not passed, each in its own goroutine, all
+// ended before it returns. swarmDir is the engine's swarm directory (read-only), for the
+// control plane on managers.
+func (a *Agent) RunRequests(ctx context.Context, volumes Inventory, interval time.Duration, swarmDir string) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var running errgroup.Group
+	defer running.Wait()
+	seen := map[string]time.Time{}
 	var repo *repository.Repository
-	last, lastErr := "", ""
+	lastErr := ""
 	for {
 		var err error
 		if repo == nil {
 			repo, err = a.openRepo(ctx)
 		}
-		var req *backupset.Request
+		var reqs []backupset.Request
 		if err == nil {
-			if req, err = backupset.Poll(ctx, repo, last); err != nil {
+			reqs, err = backupset.Poll(ctx, repo, func(id string) bool { _, ok := seen[id]; return ok })
+			if err != nil {
 				repo = nil
 			}
 		}
 		switch {
 		case err != nil && err.Error() != lastErr:
-			a.log.Error("read the set requests", "err", err)
+			a.log.Error("read the requests", "err", err)
 			lastErr = err.Error()
 		case err == nil:
 			lastErr = ""
 		}
-		if req != nil {
-			last = req.Set
-			if time.Now().Before(req.Deadline) {
-				a.answer(ctx, repo, *req, volumes)
+		now := time.Now()
+		for _, req := range reqs {
+			seen[req.ID] = req.Deadline
+			if now.Before(req.Deadline) {
+				running.Go(func() error {
+					a.carryOut(ctx, repo, req, volumes, swarmDir)
+					return nil
+				})
+			}
+		}
+		for id, deadline := range seen {
+			if now.Sub(deadline) > time.Hour {
+				delete(seen, id) // long gone from the bell
 			}
 		}
 		select {
@@ -58,23 +74,126 @@ func (a *Agent) RunSets(ctx context.Context, volumes Inventory, interval time.Du
 	}
 }
 
+// carryOut does what a request asks of this node, if anything.
+func (a *Agent) carryOut(ctx context.Context, repo *repository.Repository, req backupset.Request, volumes Inventory, swarmDir string) {
+	switch req.Kind {
+	case backupset.KindSetPart:
+		a.answer(ctx, repo, req, volumes)
+	case backupset.KindSet, backupset.KindBackup:
+		a.takeForRequest(ctx, repo, req, swarmDir)
+	case backupset.KindSnapshot, backupset.KindRestore:
+		if req.Node != a.nodeIdentity() {
+			return
+		}
+		a.jobForRequest(ctx, repo, req)
+	}
+}
+
+// takeForRequest takes a set or a control-plane backup asked for from elsewhere, when this
+// node is a manager of the request's cluster and the first to claim it.
+func (a *Agent) takeForRequest(ctx context.Context, repo *repository.Repository, req backupset.Request, swarmDir string) {
+	if cluster, err := a.managerOf(ctx); err != nil || cluster != req.Cluster {
+		return
+	}
+	node := a.nodeIdentity()
+	host, _ := a.engine.Node(ctx)
+	won, err := backupset.ClaimRequest(ctx, repo, backupset.Claim{Cluster: req.Cluster, Node: node, Host: host, Time: time.Now().UTC()}, req.ID)
+	if err != nil || !won {
+		return
+	}
+	api := a.engine.API()
+	controlPlane := func(ctx context.Context, tags map[string]string) (*snapshot.Snapshot, error) {
+		all := map[string]string{}
+		for k, v := range req.Tags {
+			all[k] = v
+		}
+		for k, v := range tags {
+			all[k] = v
+		}
+		taken, err := controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: all})
+		if err != nil {
+			return nil, err
+		}
+		return taken.Snapshot, nil
+	}
+	if req.Kind == backupset.KindBackup {
+		res := backupset.Result{ID: req.ID, Node: node, Host: host,
+			Job: agentapi.Job{ID: req.ID, Kind: "backup", State: agentapi.JobRunning, Started: time.Now().UTC()}}
+		sn, err := controlPlane(ctx, nil)
+		res.Job.Finished = time.Now().UTC()
+		if err != nil {
+			res.Job.State, res.Job.Error = agentapi.JobFailed, err.Error()
+		} else {
+			res.Job.State, res.Job.Snapshot = agentapi.JobDone, sn.ID.String()
+			res.Job.Files, res.Job.Bytes, res.Job.BytesNew = sn.Stats.Files, sn.Stats.Bytes, sn.Stats.BytesNew
+		}
+		if err := backupset.SaveResult(context.WithoutCancel(ctx), repo, res); err != nil {
+			a.log.Error("answer a backup request", "err", err)
+		}
+		return
+	}
+	var nodes []backupset.Node
+	if req.Volumes {
+		if nodes, err = backupset.Nodes(ctx, api, repo); err != nil {
+			a.log.Error("set asked for", "set", req.ID, "err", err)
+			return
+		}
+	}
+	set, err := backupset.Take(ctx, repo, backupset.Options{
+		ID: req.ID, Cluster: req.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: req.Timeout,
+		PollEvery: time.Second, ControlPlane: controlPlane,
+	})
+	if err != nil {
+		a.log.Error("set asked for", "set", req.ID, "err", err)
+		return
+	}
+	a.log.Info("set taken", "set", set.ID[:12], "volumes", len(set.Members), "missing", len(set.Missing))
+}
+
+// jobForRequest runs a snapshot or restore asked for from elsewhere and reports the job.
+func (a *Agent) jobForRequest(ctx context.Context, repo *repository.Repository, req backupset.Request) {
+	var job agentapi.Job
+	var err error
+	if req.Kind == backupset.KindSnapshot {
+		job, err = a.Snapshot(req.Volume)
+	} else {
+		job, err = a.Restore(agentapi.RestoreRequest{Volume: req.Volume, Snapshot: req.Snapshot, Target: req.Target})
+	}
+	host, _ := a.engine.Node(ctx)
+	answer := func(job agentapi.Job) {
+		res := backupset.Result{ID: req.ID, Node: a.nodeIdentity(), Host: host, Job: job}
+		if err := backupset.SaveResult(context.WithoutCancel(ctx), repo, res); err != nil {
+			a.log.Error("answer a request", "kind", req.Kind, "volume", req.Volume, "err", err)
+		}
+	}
+	if err != nil {
+		answer(agentapi.Job{Kind: req.Kind, Volume: req.Volume, State: agentapi.JobFailed, Error: err.Error()})
+		return
+	}
+	answer(job) // started: the asker waits for the end from here on
+	for job.State == agentapi.JobRunning && ctx.Err() == nil {
+		job, _ = a.Job(ctx, job.ID, agentapi.MaxJobWait)
+	}
+	answer(job)
+}
+
 // answer takes this node's part of a set and reports it.
 func (a *Agent) answer(ctx context.Context, repo *repository.Repository, req backupset.Request, volumes Inventory) {
 	node := a.nodeIdentity()
 	host, _ := a.engine.Node(ctx)
-	if done, err := backupset.LoadReport(ctx, repo, req.Set, node); err != nil || done != nil {
+	if done, err := backupset.LoadReport(ctx, repo, req.ID, node); err != nil || done != nil {
 		return // answered already, by this agent before a restart
 	}
 	if err := backupset.SleepUntil(ctx, req.Start); err != nil {
 		return
 	}
-	report := backupset.Report{Set: req.Set, Node: node, Host: host}
+	report := backupset.Report{Set: req.ID, Node: node, Host: host}
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(setVolumesAtOnce)
 	for _, v := range volumes.Inventory() {
 		g.Go(func() error {
-			m, err := a.snapshotForSet(ctx, v.Name, req.Set)
+			m, err := a.snapshotForSet(ctx, v.Name, req.ID)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -89,10 +208,10 @@ func (a *Agent) answer(ctx context.Context, repo *repository.Repository, req bac
 	_ = g.Wait()
 	report.Time = time.Now().UTC()
 	if err := backupset.SaveReport(context.WithoutCancel(ctx), repo, report); err != nil {
-		a.log.Error("report a set", "set", req.Set, "err", err)
+		a.log.Error("report a set", "set", req.ID, "err", err)
 		return
 	}
-	a.log.Info("set answered", "set", req.Set, "volumes", len(report.Members), "failed", len(report.Failed))
+	a.log.Info("set answered", "set", req.ID, "volumes", len(report.Members), "failed", len(report.Failed))
 }
 
 // snapshotForSet snapshots a volume for a set, tagged with it; a snapshot already running
