@@ -23,7 +23,7 @@ const (
 	// and some).
 	pickUp = 2 * time.Minute
 	// remoteJobLimit bounds a snapshot or restore carried out elsewhere.
-	remoteJobLimit = 24 * time.Hour
+	remoteJobLimit  = 24 * time.Hour
 	remotePollEvery = 500 * time.Millisecond
 )
 
