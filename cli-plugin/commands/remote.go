@@ -77,16 +77,14 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 	if err := backupset.Ring(ctx, repo, r); err != nil {
 		return agentapi.Job{}, err
 	}
-	res, err := backupset.WaitResult(ctx, repo, r, remotePollEvery)
-	if err != nil {
+	if _, err := backupset.WaitResult(ctx, repo, r, remotePollEvery); err != nil {
 		return agentapi.Job{}, err
 	}
 	// The agent says it started; its final word comes when the job ends.
 	r.Deadline = time.Now().Add(remoteJobLimit)
-	for res.Job.State == agentapi.JobRunning {
-		if res, err = backupset.WaitFinal(ctx, repo, r, remotePollEvery); err != nil {
-			return agentapi.Job{}, err
-		}
+	res, err := backupset.WaitFinal(ctx, repo, r, remotePollEvery)
+	if err != nil {
+		return agentapi.Job{}, err
 	}
 	return res.Job, nil
 }

@@ -143,64 +143,54 @@ func SaveResult(ctx context.Context, repo *repository.Repository, r Result) erro
 
 // WaitResult waits for the answer to a request until its deadline.
 func WaitResult(ctx context.Context, repo *repository.Repository, req Request, every time.Duration) (*Result, error) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		var r Result
-		err := repo.LoadNamedFile(ctx, ReportFile, "result\x00"+req.ID, &r)
-		if err == nil {
-			return &r, nil
-		}
-		if !notFound(err) {
-			return nil, err
-		}
-		if time.Now().After(req.Deadline) {
-			return nil, fmt.Errorf("no agent answered within %s: is the swarmbackup plugin enabled where the request is for, with this repository?", req.Deadline.Sub(req.Start).Round(time.Second))
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+	var r Result
+	err := pollRecord(ctx, repo, ReportFile, "result\x00"+req.ID, &r, req.Deadline, every, func() bool { return true })
+	if errors.Is(err, errTooLate) {
+		return nil, fmt.Errorf("no agent answered within %s: is the swarmbackup plugin enabled where the request is for, with this repository?", req.Deadline.Sub(req.Start).Round(time.Second))
 	}
+	return &r, err
 }
 
 // WaitFinal waits, until the request's deadline, for an answer that is not a running job.
 func WaitFinal(ctx context.Context, repo *repository.Repository, req Request, every time.Duration) (*Result, error) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		r, err := WaitResult(ctx, repo, req, every)
-		if err != nil || r.Job.State != agentapi.JobRunning {
-			return r, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+	var r Result
+	err := pollRecord(ctx, repo, ReportFile, "result\x00"+req.ID, &r, req.Deadline, every, func() bool { return r.Job.State != agentapi.JobRunning })
+	if errors.Is(err, errTooLate) {
+		return nil, fmt.Errorf("the job on %s did not end within %s", r.Host, req.Deadline.Sub(req.Start).Round(time.Second))
 	}
+	return &r, err
 }
 
 // WaitSet waits for the record of a set a manager takes, until deadline.
 func WaitSet(ctx context.Context, repo *repository.Repository, id string, deadline time.Time, every time.Duration) (*Set, error) {
+	var s Set
+	err := pollRecord(ctx, repo, SetFile, id, &s, deadline, every, func() bool { return true })
+	if errors.Is(err, errTooLate) {
+		return nil, fmt.Errorf("no manager recorded set %s in time: are the swarmbackup plugins on the managers enabled, with this repository?", short(id))
+	}
+	return &s, err
+}
+
+var errTooLate = errors.New("deadline passed")
+
+// pollRecord reads a named record every interval until it exists and done says so, the
+// deadline passes (errTooLate) or ctx ends.
+func pollRecord(ctx context.Context, repo *repository.Repository, kind repository.FileKind, key string, v any, deadline time.Time, every time.Duration, done func() bool) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		var s Set
-		err := repo.LoadNamedFile(ctx, SetFile, id, &s)
-		if err == nil {
-			return &s, nil
-		}
-		if !notFound(err) {
-			return nil, err
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no manager recorded set %s in time: are the swarmbackup plugins on the managers enabled, with this repository?", short(id))
+		err := repo.LoadNamedFile(ctx, kind, key, v)
+		switch {
+		case err == nil && done():
+			return nil
+		case err != nil && !notFound(err):
+			return err
+		case time.Now().After(deadline):
+			return errTooLate
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

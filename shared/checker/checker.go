@@ -132,45 +132,32 @@ func (c *check) checkPacks(ctx context.Context) error {
 		return nil
 	}
 	sort.Slice(toRead, func(i, j int) bool { return toRead[i].String() < toRead[j].String() })
-	// Each pack is read by one of a few workers; their findings are merged as they come.
+	// A few packs are read at a time; their findings are merged as they come.
 	var mu sync.Mutex
-	next := make(chan repository.ID)
 	g, gctx := errgroup.WithContext(ctx)
-	for range 3 {
+	g.SetLimit(3)
+	for _, id := range toRead {
 		g.Go(func() error {
-			for id := range next {
-				found, err := c.readPack(gctx, id, blobsOf[id])
-				if err != nil {
-					return err
+			found, err := c.readPack(gctx, id, blobsOf[id])
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			c.rep.PacksRead++
+			if c.opts.Progress != nil {
+				c.opts.Progress(c.rep.PacksRead, len(toRead))
+			}
+			for id, what := range found {
+				if id.IsNull() {
+					c.problem(Problem{What: what})
+					continue
 				}
-				mu.Lock()
-				c.rep.PacksRead++
-				if c.opts.Progress != nil {
-					c.opts.Progress(c.rep.PacksRead, len(toRead))
-				}
-				for id, what := range found {
-					if id.IsNull() {
-						c.problem(Problem{What: what})
-						continue
-					}
-					c.bad[id] = what
-				}
-				mu.Unlock()
+				c.bad[id] = what
 			}
 			return nil
 		})
 	}
-	g.Go(func() error {
-		defer close(next)
-		for _, id := range toRead {
-			select {
-			case next <- id:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
 	return g.Wait()
 }
 

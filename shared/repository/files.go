@@ -41,13 +41,21 @@ func maxFileSize(kind FileKind) int64 {
 	return maxRecord
 }
 
+// sealFile is the stored form of a record: JSON, compressed and sealed, bound to its kind.
+func (r *Repository) sealFile(kind FileKind, v any) ([]byte, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)), nil
+}
+
 // SaveFile stores v as JSON, compressed and sealed; its ID is the hash of the stored bytes.
 func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, error) {
-	plain, err := json.Marshal(v)
+	stored, err := r.sealFile(kind, v)
 	if err != nil {
 		return ID{}, err
 	}
-	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
 	id := contentID(stored)
 	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
 		return ID{}, fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
@@ -58,30 +66,24 @@ func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, er
 // SaveNamedFile stores v like SaveFile, under an ID derived from key rather than from the
 // content, replacing what was stored under the same key. The key is not revealed.
 func (r *Repository) SaveNamedFile(ctx context.Context, kind FileKind, key string, v any) error {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	id := r.namedFileID(kind, key)
-	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
-	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
-		return fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
-	}
-	return nil
+	return r.storeNamedFile(ctx, kind, key, v, r.be.Put)
 }
 
 // CreateNamedFile stores v under key like SaveNamedFile, only when nothing is stored there
 // yet: of several writers creating one key, exactly one succeeds; the others get an error
 // wrapping storage.ErrExists.
 func (r *Repository) CreateNamedFile(ctx context.Context, kind FileKind, key string, v any) error {
-	plain, err := json.Marshal(v)
+	return r.storeNamedFile(ctx, kind, key, v, r.be.Create)
+}
+
+func (r *Repository) storeNamedFile(ctx context.Context, kind FileKind, key string, v any, store func(context.Context, string, []byte) error) error {
+	stored, err := r.sealFile(kind, v)
 	if err != nil {
 		return err
 	}
 	id := r.namedFileID(kind, key)
-	stored := r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
-	if err := r.be.Create(ctx, fileName(kind, id), stored); err != nil {
-		return fmt.Errorf("create %s %s: %w", kind, id.Short(), err)
+	if err := store(ctx, fileName(kind, id), stored); err != nil {
+		return fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
 	}
 	return nil
 }
