@@ -218,3 +218,25 @@ func (n *node) inspectSetTick(id string) struct{ Tick time.Time } {
 	}
 	return s
 }
+
+// A due tick that no manager takes (their plugins are all disabled) makes status fail,
+// naming the overdue set.
+func TestStatusFailsWhenNoManagerTakesATick(t *testing.T) {
+	l := newLab(t)
+	manager := l.node(1)
+	for i := 1; i <= l.nodes; i++ {
+		n := l.node(i)
+		n.docker("plugin", "disable", "--force", "swarmbackup")
+		t.Cleanup(func() { n.try("plugin", "enable", "swarmbackup") })
+	}
+	manager.docker("swarmbackup", "schedule", "set", "--every", "@every 10s", "--timeout", "1s")
+	t.Cleanup(func() { manager.try("swarmbackup", "schedule", "rm") })
+	var r result
+	l.eventually("status to call the scheduled set overdue", 2*time.Minute, func() bool {
+		r = manager.try("swarmbackup", "status")
+		return r.err != nil && strings.Contains(r.stderr, "is overdue: no manager took the tick")
+	})
+	if !strings.Contains(r.stdout, "overdue") {
+		t.Errorf("the status table does not show the schedule overdue:\n%s", r.stdout)
+	}
+}

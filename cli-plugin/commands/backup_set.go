@@ -14,8 +14,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
-	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 // setPollEvery is how often the command looks for the nodes' reports.
@@ -69,21 +69,14 @@ func runBackupSet(ctx context.Context, dockerCli command.Cli, opts backupOptions
 	var cp *controlPlaneBackup
 	set, err := backupset.Take(ctx, repo, backupset.Options{
 		Cluster: info.Info.Swarm.Cluster.ID, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: opts.timeout, PollEvery: setPollEvery,
-		Progress: progress,
-		ControlPlane: func(ctx context.Context, setTags map[string]string) (*snapshot.Snapshot, error) {
-			all := map[string]string{}
-			for k, v := range tags {
-				all[k] = v
-			}
-			for k, v := range setTags {
-				all[k] = v
-			}
+		Progress: progress, Tags: tags,
+		ControlPlane: func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error) {
 			var err error
-			cp, err = backupControlPlane(ctx, dockerCli, opts, repo, all, unlockKey)
+			cp, err = backupControlPlane(ctx, dockerCli, opts, repo, tags, unlockKey)
 			if err != nil {
 				return nil, err
 			}
-			return cp.Snapshot, nil
+			return cp.Taken, nil
 		},
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package backupset
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -10,9 +11,9 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
-	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 // Node is a node a set is to cover.
@@ -35,8 +36,10 @@ type Options struct {
 	Lead time.Duration
 	// Timeout is how long after the common instant the members may take.
 	Timeout time.Duration
-	// ControlPlane takes the control plane's backup, tagged with the set's ID.
-	ControlPlane func(ctx context.Context, tags map[string]string) (*snapshot.Snapshot, error)
+	// ControlPlane takes the control plane's backup with tags: Tags and the set's ID.
+	ControlPlane func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error)
+	// Tags go on the control plane's backup.
+	Tags map[string]string
 	// PollEvery is how often the reports are looked for.
 	PollEvery time.Duration
 	// Progress, when set, is told of each node as it reports or is given up on.
@@ -61,7 +64,7 @@ func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set,
 		return nil, err
 	}
 
-	var cp *snapshot.Snapshot
+	var cp *controlplane.Taken
 	var cpErr error
 	var g errgroup.Group
 	g.Go(func() error {
@@ -69,7 +72,12 @@ func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set,
 			cpErr = err
 			return nil
 		}
-		cp, cpErr = opts.ControlPlane(ctx, map[string]string{TagSet: set.ID})
+		tags := maps.Clone(opts.Tags)
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags[TagSet] = set.ID
+		cp, cpErr = opts.ControlPlane(ctx, tags)
 		return nil
 	})
 
@@ -108,7 +116,7 @@ func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set,
 	if cpErr != nil {
 		set.Missing = append(set.Missing, Missing{Reason: "control plane: " + cpErr.Error()})
 	} else {
-		set.ControlPlane = cp.ID.String()
+		set.ControlPlane = cp.Snapshot.ID.String()
 	}
 	set.Spread = spread(set, cp)
 	set.Ended = time.Now().UTC()
@@ -135,10 +143,10 @@ func (s *Set) missNode(n Node, reason string, progress func(Node, *Report, *Miss
 	}
 }
 
-func spread(s *Set, cp *snapshot.Snapshot) time.Duration {
+func spread(s *Set, cp *controlplane.Taken) time.Duration {
 	var starts []time.Time
 	if cp != nil {
-		starts = append(starts, cp.Time)
+		starts = append(starts, cp.Started)
 	}
 	for _, m := range s.Members {
 		starts = append(starts, m.CaptureStart)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
@@ -57,11 +58,11 @@ func TestASetNamesWhatItLacksAndHowLongItWaited(t *testing.T) {
 			{ID: "n3", Host: "n3", Down: true, Volumes: []string{"cache"}},
 		},
 		Lead: 200 * time.Millisecond, Timeout: time.Second, PollEvery: 20 * time.Millisecond,
-		ControlPlane: func(_ context.Context, tags map[string]string) (*snapshot.Snapshot, error) {
+		ControlPlane: func(_ context.Context, tags map[string]string) (*controlplane.Taken, error) {
 			if tags[TagSet] == "" {
 				t.Error("the control plane's backup is not tagged with the set")
 			}
-			return &snapshot.Snapshot{ID: repository.NewRandomID(), Time: time.Now()}, nil
+			return &controlplane.Taken{Snapshot: &snapshot.Snapshot{ID: repository.NewRandomID()}, Started: time.Now()}, nil
 		},
 	})
 	if err != nil {

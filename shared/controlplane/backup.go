@@ -33,6 +33,8 @@ type BackupOptions struct {
 // Taken is a swarm backup just stored.
 type Taken struct {
 	Snapshot *snapshot.Snapshot
+	// Started is when the copy of the swarm directory began: the backup's point in time.
+	Started  time.Time
 	Meta     Metadata
 	Capture  *Capture
 	Downtime time.Duration
@@ -80,6 +82,7 @@ func TakeBackup(ctx context.Context, api client.APIClient, repo *repository.Repo
 	}
 
 	dst := filepath.Join(staging, SwarmDir)
+	started := time.Now().UTC()
 	var capture *Capture
 	var downtime time.Duration
 	mode := "hot"
@@ -122,7 +125,7 @@ func TakeBackup(ctx context.Context, api client.APIClient, repo *repository.Repo
 	if err != nil {
 		return nil, err
 	}
-	return &Taken{Snapshot: sn, Meta: meta, Capture: capture, Downtime: downtime}, nil
+	return &Taken{Snapshot: sn, Started: started, Meta: meta, Capture: capture, Downtime: downtime}, nil
 }
 
 // FenceWrite makes a harmless change through the API: the cluster object is written with

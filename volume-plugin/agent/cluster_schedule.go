@@ -10,7 +10,6 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
-	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 // Timing of the cluster's schedule on the managers.
@@ -145,12 +144,8 @@ func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched
 	}
 	set, err := backupset.Take(ctx, repo, backupset.Options{
 		Cluster: sched.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: timeout, PollEvery: time.Second, Tick: tick,
-		ControlPlane: func(ctx context.Context, tags map[string]string) (*snapshot.Snapshot, error) {
-			taken, err := controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
-			if err != nil {
-				return nil, err
-			}
-			return taken.Snapshot, nil
+		ControlPlane: func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error) {
+			return controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
 		},
 	})
 	if err != nil {

@@ -102,28 +102,18 @@ func (a *Agent) takeForRequest(ctx context.Context, repo *repository.Repository,
 		return
 	}
 	api := a.engine.API()
-	controlPlane := func(ctx context.Context, tags map[string]string) (*snapshot.Snapshot, error) {
-		all := map[string]string{}
-		for k, v := range req.Tags {
-			all[k] = v
-		}
-		for k, v := range tags {
-			all[k] = v
-		}
-		taken, err := controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: all})
-		if err != nil {
-			return nil, err
-		}
-		return taken.Snapshot, nil
+	controlPlane := func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error) {
+		return controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
 	}
 	if req.Kind == backupset.KindBackup {
 		res := backupset.Result{ID: req.ID, Node: node, Host: host,
 			Job: agentapi.Job{ID: req.ID, Kind: "backup", State: agentapi.JobRunning, Started: time.Now().UTC()}}
-		sn, err := controlPlane(ctx, nil)
+		taken, err := controlPlane(ctx, req.Tags)
 		res.Job.Finished = time.Now().UTC()
 		if err != nil {
 			res.Job.State, res.Job.Error = agentapi.JobFailed, err.Error()
 		} else {
+			sn := taken.Snapshot
 			res.Job.State, res.Job.Snapshot = agentapi.JobDone, sn.ID.String()
 			res.Job.Files, res.Job.Bytes, res.Job.BytesNew = sn.Stats.Files, sn.Stats.Bytes, sn.Stats.BytesNew
 		}
@@ -141,7 +131,7 @@ func (a *Agent) takeForRequest(ctx context.Context, repo *repository.Repository,
 	}
 	set, err := backupset.Take(ctx, repo, backupset.Options{
 		ID: req.ID, Cluster: req.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: req.Timeout,
-		PollEvery: time.Second, ControlPlane: controlPlane,
+		PollEvery: time.Second, ControlPlane: controlPlane, Tags: req.Tags,
 	})
 	if err != nil {
 		a.log.Error("set asked for", "set", req.ID, "err", err)
