@@ -36,6 +36,7 @@ var errNotOnThisHost = errors.New("the engine's swarmbackup plugin is not on thi
 // any machine that reaches the repository.
 func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions, node string, req agentapi.RestoreRequest, snapshotOnly, quiet bool) (agentapi.Job, error) {
 	api := dockerCli.Client()
+	onANode := false // this host's plugin answered, and does not hold the volume
 	if node == "" {
 		agent, err := localAgent(ctx, api)
 		if err != nil && !errors.Is(err, errNotOnThisHost) {
@@ -58,6 +59,7 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 			if !strings.Contains(err.Error(), "no swarmbackup volume") {
 				return agentapi.Job{}, err
 			}
+			onANode = true
 		}
 	}
 	repo, err := repoOpts.openForWrite(ctx)
@@ -67,6 +69,10 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 	target, err := nodeFor(ctx, repo, node, req.Volume)
 	if err != nil {
 		return agentapi.Job{}, err
+	}
+	if target == "" && onANode {
+		// Not here, and no other node reports it: a mistyped name, most likely.
+		return agentapi.Job{}, errNoHolder(req.Volume)
 	}
 	r := backupset.Request{ID: repository.NewRandomID().String(), Kind: backupset.KindRestore, Node: target,
 		Volume: req.Volume, Snapshot: req.Snapshot, Target: req.Target, Start: time.Now().UTC()}
@@ -78,6 +84,9 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 		return agentapi.Job{}, err
 	}
 	if _, err := backupset.WaitResult(ctx, repo, r, remotePollEvery); err != nil {
+		if target == "" && errors.Is(err, backupset.ErrNoAnswer) {
+			return agentapi.Job{}, errNoHolder(req.Volume)
+		}
 		return agentapi.Job{}, err
 	}
 	// The agent says it started; its final word comes when the job ends.
@@ -89,8 +98,14 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 	return res.Job, nil
 }
 
+// errNoHolder names a volume no node answered for.
+func errNoHolder(volume string) error {
+	return fmt.Errorf("no swarmbackup volume %s on any node that reports to this repository: is it created, and its node's plugin enabled with this repository? (name the node with --node)", volume)
+}
+
 // nodeFor picks the node a volume's work is for: --node (a host name or node ID), else the
-// one node whose agent reports the volume.
+// one node whose agent reports the volume; "" when none reports it yet (the agents report
+// their volumes every minute): the request then goes to whichever node holds it.
 func nodeFor(ctx context.Context, repo *repository.Repository, node, volume string) (string, error) {
 	beats, _, err := heartbeat.List(ctx, repo)
 	if err != nil {
@@ -113,7 +128,7 @@ func nodeFor(ctx context.Context, repo *repository.Repository, node, volume stri
 	case len(holders) == 1:
 		return holders[0].Node, nil
 	case len(holders) == 0:
-		return "", fmt.Errorf("no node reports a swarmbackup volume %s: name the node with --node", volume)
+		return "", nil
 	}
 	hosts := make([]string, len(holders))
 	for i, b := range holders {

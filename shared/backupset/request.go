@@ -35,7 +35,7 @@ type Request struct {
 	// Deadline is when the asker stops waiting: an agent that sees the request later leaves
 	// it alone.
 	Deadline time.Time `json:"deadline"`
-	// Node is the node a snapshot or restore is for.
+	// Node is the node a snapshot or restore is for; "" for the node that holds Volume.
 	Node     string            `json:"node,omitempty"`
 	Volume   string            `json:"volume,omitempty"`
 	Snapshot string            `json:"snapshot,omitempty"`
@@ -146,10 +146,13 @@ func WaitResult(ctx context.Context, repo *repository.Repository, req Request, e
 	var r Result
 	err := pollRecord(ctx, repo, ReportFile, "result\x00"+req.ID, &r, req.Deadline, every, func() bool { return true })
 	if errors.Is(err, errTooLate) {
-		return nil, fmt.Errorf("no agent answered within %s: is the swarmbackup plugin enabled where the request is for, with this repository?", req.Deadline.Sub(req.Start).Round(time.Second))
+		return nil, fmt.Errorf("%w within %s: is the swarmbackup plugin enabled where the request is for, with this repository?", ErrNoAnswer, req.Deadline.Sub(req.Start).Round(time.Second))
 	}
 	return &r, err
 }
+
+// ErrNoAnswer says no agent answered a request before its deadline.
+var ErrNoAnswer = errors.New("no agent answered")
 
 // WaitFinal waits, until the request's deadline, for an answer that is not a running job.
 func WaitFinal(ctx context.Context, repo *repository.Repository, req Request, every time.Duration) (*Result, error) {

@@ -82,7 +82,19 @@ func (a *Agent) carryOut(ctx context.Context, repo *repository.Repository, req b
 	case backupset.KindSet, backupset.KindBackup:
 		a.takeForRequest(ctx, repo, req, swarmDir)
 	case backupset.KindSnapshot, backupset.KindRestore:
-		if req.Node != a.nodeIdentity() {
+		switch req.Node {
+		case a.nodeIdentity():
+		case "":
+			// For whichever node holds the volume: the first of them to claim it.
+			if !a.volumes.Exists(req.Volume) {
+				return
+			}
+			host, _ := a.engine.Node(ctx)
+			claim := backupset.Claim{Cluster: req.Cluster, Node: a.nodeIdentity(), Host: host, Time: time.Now().UTC()}
+			if won, err := backupset.ClaimRequest(ctx, repo, claim, req.ID); err != nil || !won {
+				return
+			}
+		default:
 			return
 		}
 		a.jobForRequest(ctx, repo, req)
