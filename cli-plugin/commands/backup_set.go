@@ -119,7 +119,7 @@ func runBackupSetElsewhere(ctx context.Context, dockerCli command.Cli, opts back
 	if err != nil {
 		return err
 	}
-	req := backupset.Request{ID: repository.NewRandomID().String(), Kind: backupset.KindSet, Cluster: cluster,
+	req := backupset.Request{ID: repository.NewRandomID().String(), Set: repository.NewRandomID().String(), Kind: backupset.KindSet, Cluster: cluster,
 		Volumes: true, Timeout: opts.timeout, Tags: tags, Start: time.Now().UTC()}
 	req.Deadline = req.Start.Add(pickUp)
 	if err := backupset.Ring(ctx, repo, req); err != nil {
@@ -130,7 +130,7 @@ func runBackupSetElsewhere(ctx context.Context, dockerCli command.Cli, opts back
 	}
 	// A manager reads the request within its poll interval, then waits for the nodes.
 	deadline := req.Deadline.Add(backupset.DefaultLead + opts.timeout)
-	set, err := backupset.WaitSet(ctx, repo, req.ID, deadline, remotePollEvery)
+	set, err := backupset.WaitSet(ctx, repo, req.Set, deadline, remotePollEvery)
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,12 @@ const (
 	KindRestore = "restore"
 )
 
-// Request asks the agents for work; for a set, its ID is the set's.
+// Request asks the agents for work.
 type Request struct {
-	ID      string    `json:"id"`
-	Kind    string    `json:"kind,omitempty"`
+	ID   string `json:"id"`
+	Kind string `json:"kind,omitempty"`
+	// Set is the ID of the set a request is for (KindSetPart, KindSet).
+	Set     string    `json:"set,omitempty"`
 	Cluster string    `json:"cluster"`
 	Start   time.Time `json:"start"` // the common instant at which every capture starts
 	// Deadline is when the asker stops waiting: an agent that sees the request later leaves
@@ -101,11 +103,13 @@ func Poll(ctx context.Context, repo *repository.Repository, seen func(id string)
 		return nil, fmt.Errorf("read the requests: %w", err)
 	}
 	var out []Request
+	read := map[string]bool{}
 	for i := len(b.Requests) - 1; i >= 0; i-- {
 		id := b.Requests[i].ID
-		if seen(id) {
+		if seen(id) || read[id] {
 			continue
 		}
+		read[id] = true
 		var req Request
 		if err := repo.LoadNamedFile(ctx, RequestFile, id, &req); err != nil {
 			return out, fmt.Errorf("read request %s: %w", short(id), err)

@@ -59,7 +59,8 @@ func Take(ctx context.Context, repo *repository.Repository, opts Options) (*Set,
 		set.ID = repository.NewRandomID().String()
 	}
 	set.Time = time.Now().Add(opts.Lead).UTC()
-	req := Request{ID: set.ID, Kind: KindSetPart, Cluster: opts.Cluster, Start: set.Time, Deadline: set.Time.Add(opts.Timeout)}
+	req := Request{ID: repository.NewRandomID().String(), Kind: KindSetPart, Set: set.ID, Cluster: opts.Cluster,
+		Start: set.Time, Deadline: set.Time.Add(opts.Timeout)}
 	if err := Ring(ctx, repo, req); err != nil {
 		return nil, err
 	}

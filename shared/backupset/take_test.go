@@ -37,7 +37,7 @@ func agent(ctx context.Context, repo *repository.Repository, node, volume string
 		if SleepUntil(ctx, req.Start) != nil {
 			return
 		}
-		_ = SaveReport(ctx, repo, Report{Set: req.ID, Node: node, Host: node, Time: time.Now(),
+		_ = SaveReport(ctx, repo, Report{Set: req.Set, Node: node, Host: node, Time: time.Now(),
 			Members: []Member{{Node: node, Host: node, Volume: volume, Snapshot: "s-" + volume, CaptureStart: time.Now(), Bytes: 10}}})
 		return
 	}

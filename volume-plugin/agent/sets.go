@@ -137,16 +137,16 @@ func (a *Agent) takeForRequest(ctx context.Context, repo *repository.Repository,
 	var nodes []backupset.Node
 	if req.Volumes {
 		if nodes, err = backupset.Nodes(ctx, api, repo); err != nil {
-			a.log.Error("set asked for", "set", req.ID, "err", err)
+			a.log.Error("set asked for", "set", req.Set, "err", err)
 			return
 		}
 	}
 	set, err := backupset.Take(ctx, repo, backupset.Options{
-		ID: req.ID, Cluster: req.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: req.Timeout,
+		ID: req.Set, Cluster: req.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: req.Timeout,
 		PollEvery: time.Second, ControlPlane: controlPlane, Tags: req.Tags,
 	})
 	if err != nil {
-		a.log.Error("set asked for", "set", req.ID, "err", err)
+		a.log.Error("set asked for", "set", req.Set, "err", err)
 		return
 	}
 	a.log.Info("set taken", "set", set.ID[:12], "volumes", len(set.Members), "missing", len(set.Missing))
@@ -183,19 +183,19 @@ func (a *Agent) jobForRequest(ctx context.Context, repo *repository.Repository, 
 func (a *Agent) answer(ctx context.Context, repo *repository.Repository, req backupset.Request, volumes Inventory) {
 	node := a.nodeIdentity()
 	host, _ := a.engine.Node(ctx)
-	if done, err := backupset.LoadReport(ctx, repo, req.ID, node); err != nil || done != nil {
+	if done, err := backupset.LoadReport(ctx, repo, req.Set, node); err != nil || done != nil {
 		return // answered already, by this agent before a restart
 	}
 	if err := backupset.SleepUntil(ctx, req.Start); err != nil {
 		return
 	}
-	report := backupset.Report{Set: req.ID, Node: node, Host: host}
+	report := backupset.Report{Set: req.Set, Node: node, Host: host}
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(setVolumesAtOnce)
 	for _, v := range volumes.Inventory() {
 		g.Go(func() error {
-			m, err := a.snapshotForSet(ctx, v.Name, req.ID)
+			m, err := a.snapshotForSet(ctx, v.Name, req.Set)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -210,10 +210,10 @@ func (a *Agent) answer(ctx context.Context, repo *repository.Repository, req bac
 	_ = g.Wait()
 	report.Time = time.Now().UTC()
 	if err := backupset.SaveReport(context.WithoutCancel(ctx), repo, report); err != nil {
-		a.log.Error("report a set", "set", req.ID, "err", err)
+		a.log.Error("report a set", "set", req.Set, "err", err)
 		return
 	}
-	a.log.Info("set answered", "set", req.ID, "volumes", len(report.Members), "failed", len(report.Failed))
+	a.log.Info("set answered", "set", req.Set, "volumes", len(report.Members), "failed", len(report.Failed))
 }
 
 // snapshotForSet snapshots a volume for a set, tagged with it; a snapshot already running
