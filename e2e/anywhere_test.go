@@ -128,4 +128,7 @@ func TestCommandsWorkFromAMachineThatIsNoNode(t *testing.T) {
 		t.Errorf("verify from elsewhere: %s", out)
 	}
 	far.docker("swarmbackup", "ls")
+	far.docker("swarmbackup", "diff", cp[:12])
+	far.docker("swarmbackup", "restore", cp[:12], "--only", "secrets", "--dry-run")
+	far.docker("swarmbackup", "prune", "--keep-last", "100", "--dry-run")
 }
