@@ -76,6 +76,10 @@ func volumeJob(ctx context.Context, dockerCli command.Cli, repoOpts *repoOptions
 	}
 	r := backupset.Request{ID: repository.NewRandomID().String(), Kind: backupset.KindRestore, Node: target,
 		Volume: req.Volume, Snapshot: req.Snapshot, Target: req.Target, Start: time.Now().UTC()}
+	// Where the engine knows its cluster (a manager's does), only that cluster's nodes answer.
+	if info, err := api.Info(ctx, client.InfoOptions{}); err == nil && info.Info.Swarm.Cluster != nil {
+		r.Cluster = info.Info.Swarm.Cluster.ID
+	}
 	if snapshotOnly {
 		r.Kind = backupset.KindSnapshot
 	}

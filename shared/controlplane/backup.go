@@ -156,14 +156,28 @@ func writeJSON(path string, v any) error {
 // directory: the engine docker talks to may be a manager elsewhere (a context over ssh), and
 // a directory of the same name here may belong to another engine, or not exist.
 func OnThisHost(swarmDir, nodeID string) bool {
+	cert, err := nodeCertificate(swarmDir)
+	return err == nil && cert.Subject.CommonName == nodeID
+}
+
+// NodeCluster returns the cluster a node belongs to, from its certificate in swarmDir (the
+// certificate's organization is the cluster's ID): a worker's engine does not say it.
+func NodeCluster(swarmDir string) string {
+	cert, err := nodeCertificate(swarmDir)
+	if err != nil || len(cert.Subject.Organization) == 0 {
+		return ""
+	}
+	return cert.Subject.Organization[0]
+}
+
+func nodeCertificate(swarmDir string) (*x509.Certificate, error) {
 	data, err := os.ReadFile(filepath.Join(swarmDir, "certificates", "swarm-node.crt"))
 	if err != nil {
-		return false
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return false
+		return nil, fmt.Errorf("%s: no certificate", swarmDir)
 	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	return err == nil && cert.Subject.CommonName == nodeID
+	return x509.ParseCertificate(block.Bytes)
 }
