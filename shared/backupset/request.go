@@ -111,7 +111,11 @@ func Poll(ctx context.Context, repo *repository.Repository, seen func(id string)
 		}
 		read[id] = true
 		var req Request
-		if err := repo.LoadNamedFile(ctx, RequestFile, id, &req); err != nil {
+		err := repo.LoadNamedFile(ctx, RequestFile, id, &req)
+		if notFound(err) {
+			continue // forgotten already
+		}
+		if err != nil {
 			return out, fmt.Errorf("read request %s: %w", short(id), err)
 		}
 		out = append(out, req)
@@ -135,10 +139,12 @@ type Result struct {
 	Node string       `json:"node"`
 	Host string       `json:"host"`
 	Job  agentapi.Job `json:"job"`
+	Time time.Time    `json:"time"` // when it was written
 }
 
 // SaveResult stores an agent's answer.
 func SaveResult(ctx context.Context, repo *repository.Repository, r Result) error {
+	r.Time = time.Now().UTC()
 	if err := repo.SaveNamedFile(ctx, ReportFile, "result\x00"+r.ID, r); err != nil {
 		return fmt.Errorf("answer request %s: %w", short(r.ID), err)
 	}
@@ -234,4 +240,36 @@ func LoadReport(ctx context.Context, repo *repository.Repository, set, node stri
 		return nil, err
 	}
 	return &r, nil
+}
+
+// ForgetOld removes the requests, reports, answers and claims of work that ended before t:
+// they matter while the work goes on and for status a while after, not forever. The bell
+// stays.
+func ForgetOld(ctx context.Context, repo *repository.Repository, before time.Time) error {
+	type dated struct {
+		Start    time.Time `json:"start"`
+		Time     time.Time `json:"time"`
+		Requests []rung    `json:"requests"` // the bell's
+	}
+	for _, kind := range []repository.FileKind{RequestFile, ReportFile} {
+		var old []repository.ID
+		_, err := repository.LoadFiles(ctx, repo, kind, func(id repository.ID, d *dated) {
+			when := d.Start
+			if d.Time.After(when) {
+				when = d.Time
+			}
+			if d.Requests == nil && !when.IsZero() && when.Before(before) {
+				old = append(old, id)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range old {
+			if err := repo.DeleteFile(ctx, kind, id); err != nil {
+				return err
+			}
+		}
+	}
+	return ForgetClaims(ctx, repo, before)
 }

@@ -117,3 +117,30 @@ func TestEveryRecentRequestIsReadOnce(t *testing.T) {
 		t.Fatalf("a request nobody answers: %v", err)
 	}
 }
+
+func TestOldRequestsAreForgottenAndTheBellStays(t *testing.T) {
+	ctx := context.Background()
+	repo := openRepo(t)
+	old, recent := time.Now().Add(-48*time.Hour), time.Now()
+	for id, at := range map[string]time.Time{"old": old, "recent": recent} {
+		if err := Ring(ctx, repo, Request{ID: id, Start: at, Deadline: at.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := SaveReport(ctx, repo, Report{Set: id, Node: "n", Time: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ForgetOld(ctx, repo, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := Poll(ctx, repo, func(string) bool { return false })
+	if err != nil || len(reqs) != 1 || reqs[0].ID != "recent" {
+		t.Fatalf("after forgetting: %+v, %v; want the bell naming the recent request only", reqs, err)
+	}
+	if r, _ := LoadReport(ctx, repo, "old", "n"); r != nil {
+		t.Error("the old report is still there")
+	}
+	if r, _ := LoadReport(ctx, repo, "recent", "n"); r == nil {
+		t.Error("the recent report was forgotten")
+	}
+}

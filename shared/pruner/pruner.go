@@ -99,6 +99,9 @@ type Entry struct {
 
 type timed struct{ sn *snapshot.Snapshot }
 
+// requestsKept is how long the records of requests to the agents outlive their work.
+const requestsKept = 24 * time.Hour
+
 func (t timed) When() time.Time { return t.sn.Time }
 
 // Prune applies the policy to each chain separately.
@@ -224,6 +227,9 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		if err := repo.DeletePack(ctx, id); err != nil {
 			return nil, err
 		}
+	}
+	if err := backupset.ForgetOld(ctx, repo, time.Now().Add(-requestsKept)); err != nil {
+		return nil, fmt.Errorf("remove old requests: %w", err)
 	}
 	return plan, nil
 }
