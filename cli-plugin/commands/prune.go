@@ -40,6 +40,7 @@ func newPruneCommand(dockerCli command.Cli) *cobra.Command {
 	f.IntVar(&opts.policy.Daily, "keep-daily", 0, "Keep the newest backup of each of the last N days")
 	f.IntVar(&opts.policy.Weekly, "keep-weekly", 0, "Keep the newest backup of each of the last N weeks")
 	f.IntVar(&opts.policy.Monthly, "keep-monthly", 0, "Keep the newest backup of each of the last N months")
+	f.IntVar(&opts.policy.Yearly, "keep-yearly", 0, "Keep the newest backup of each of the last N years")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "Show what would be removed, remove nothing")
 	f.StringVar(&opts.format, "format", "", formatFlagUsage)
 	return cmd

@@ -98,7 +98,7 @@ type Decision struct {
 // Apply decides for every item; the policy must have at least one rule.
 func Apply[T Item](items []T, policy Policy) ([]Decision, error) {
 	if policy.IsZero() {
-		return nil, fmt.Errorf("no retention rule given: keep everything, or give --keep-last, --keep-hourly, --keep-daily, --keep-weekly or --keep-monthly")
+		return nil, fmt.Errorf("no retention rule given: keep everything, or give --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly")
 	}
 	order := make([]int, len(items))
 	for i := range order {
