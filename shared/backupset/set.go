@@ -52,6 +52,9 @@ type Missing struct {
 }
 
 func (m Missing) String() string {
+	if m.Host == "" {
+		return m.Reason // the control plane's
+	}
 	if m.Volume == "" {
 		return fmt.Sprintf("node %s: %s", m.Host, m.Reason)
 	}
