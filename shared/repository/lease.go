@@ -68,14 +68,13 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 		if held != nil && time.Now().Before(held.Expires) && !r.holderDied(held.Lock) {
 			return nil, fmt.Errorf("%s is %w: %s since %s", chain, ErrLeased, held.Holder, held.Lock.Time.Format(time.RFC3339))
 		}
-		// Expired or abandoned. Of the writers that found this very record, the one that
-		// creates its takeover marker first takes it over; the marker stays, so that a writer
-		// who read the record long ago cannot take over whatever replaced it since.
-		marker := name + ".takeover-" + contentID(stored).String()
-		if err := r.be.Create(ctx, marker, nil); errors.Is(err, storage.ErrExists) {
-			break
-		} else if err != nil {
+		// Expired or abandoned: of the writers that found this very record, one takes it over.
+		won, err := r.claimTakeover(ctx, name, stored, plain)
+		if err != nil {
 			return nil, fmt.Errorf("take over the lease on %s: %w", chain, err)
+		}
+		if !won {
+			break
 		}
 		if err := r.be.Put(ctx, name, sealed); err != nil {
 			return nil, fmt.Errorf("take over the lease on %s: %w", chain, err)
@@ -83,6 +82,37 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 		return r.holdLease(ctx, name, rec), nil
 	}
 	return nil, fmt.Errorf("%s is %w: another writer took it just now", chain, ErrLeased)
+}
+
+// maxTakeovers bounds the takers of one abandoned lease record that can die before writing
+// their own lease.
+const maxTakeovers = 16
+
+// claimTakeover decides which writer takes over an abandoned lease whose stored bytes it
+// read: the first to create a marker named by those bytes. Markers stay, so that a writer
+// who read the record long ago cannot take over whatever replaced it since. A taker that
+// died between its marker and its lease (its record in the marker says who it was) leaves
+// the next marker of the chain to the others.
+func (r *Repository) claimTakeover(ctx context.Context, name string, stored, plain []byte) (bool, error) {
+	base := name + ".takeover-" + contentID(stored).String()
+	for n := 1; n <= maxTakeovers; n++ {
+		marker := fmt.Sprintf("%s-%d", base, n)
+		err := r.be.Create(ctx, marker, r.crypt.seal(nil, plain, []byte(marker)))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return false, err
+		}
+		taker, _, err := r.readLease(ctx, marker)
+		if err != nil {
+			return false, err
+		}
+		if taker != nil && time.Now().Before(taker.Expires) && !r.holderDied(taker.Lock) {
+			return false, nil // a live writer took it over
+		}
+	}
+	return false, nil
 }
 
 func (r *Repository) holdLease(ctx context.Context, name string, rec leaseRecord) *Lease {

@@ -201,3 +201,28 @@ func TestATamperedRepositoryIDIsNotCalledAWrongPassword(t *testing.T) {
 		t.Fatalf("open with a changed repository ID: %v", err)
 	}
 }
+
+// A writer killed after it claimed an abandoned lease and before it wrote its own locks
+// nobody out: the next writer sees that taker is gone and takes the lease over.
+func TestATakerKilledMidTakeoverLocksNobodyOut(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	r, err := Init(ctx, be, "pw")
+	must(t, err)
+	name := r.leaseName("volume db")
+	gone := r.holder()
+	gone.Start++ // a process of this machine that has ended
+	plain, _ := json.Marshal(leaseRecord{Holder: "a killed backup", Lock: gone, Expires: time.Now().Add(-time.Minute)})
+	stored := r.crypt.seal(nil, plain, []byte(name))
+	must(t, be.Put(ctx, name, stored))
+	// The killed taker's marker: it claimed the takeover, then died.
+	marker := name + ".takeover-" + contentID(stored).String() + "-1"
+	takerPlain, _ := json.Marshal(leaseRecord{Holder: "a killed taker", Lock: gone, Expires: time.Now().Add(leaseTTL)})
+	must(t, be.Create(ctx, marker, r.crypt.seal(nil, takerPlain, []byte(marker))))
+
+	l, err := r.TakeLease(ctx, "volume db", "node1")
+	if err != nil {
+		t.Fatalf("the chain is locked out after a taker died: %v", err)
+	}
+	must(t, l.Release(ctx))
+}
