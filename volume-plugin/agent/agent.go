@@ -424,6 +424,17 @@ func (a *Agent) Job(ctx context.Context, id string, wait time.Duration) (agentap
 	return *a.jobs[id], true
 }
 
+// waitJob waits for a job to end (or ctx to), and returns it as it ended; false when the
+// job is not known.
+func (a *Agent) waitJob(ctx context.Context, id string) (agentapi.Job, bool) {
+	for {
+		job, ok := a.Job(ctx, id, agentapi.MaxJobWait)
+		if !ok || job.State != agentapi.JobRunning || ctx.Err() != nil {
+			return job, ok
+		}
+	}
+}
+
 // Handlers registers the agent's endpoints.
 func (a *Agent) Handlers(handle func(path string, fn func(http.ResponseWriter, *http.Request))) {
 	handle(agentapi.SnapshotPath, func(w http.ResponseWriter, r *http.Request) {

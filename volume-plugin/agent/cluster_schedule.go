@@ -104,9 +104,7 @@ func (a *Agent) managerOf(ctx context.Context) (string, error) {
 // schedule's retention.
 func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) {
 	api := a.engine.API()
-	node := a.nodeIdentity()
-	host, _ := a.engine.Node(ctx)
-	if leader, managers := a.leadership(ctx, node); leader && managers > 1 {
+	if leader, managers := a.leadership(ctx, a.nodeIdentity()); leader && managers > 1 {
 		sleep(ctx, leaderDefers)
 	}
 	// The schedule may have been changed or removed since it was read: one read per tick
@@ -114,7 +112,7 @@ func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched
 	if now, err := backupset.LoadSchedule(ctx, repo, sched.Cluster); err != nil || now == nil || now.Every != sched.Every {
 		return
 	}
-	won, err := backupset.ClaimTick(ctx, repo, backupset.Claim{Cluster: sched.Cluster, Tick: tick, Node: node, Host: host, Time: time.Now().UTC()})
+	won, err := backupset.ClaimTick(ctx, repo, a.claim(ctx, sched.Cluster, tick))
 	if err != nil {
 		a.log.Error("claim a tick of the cluster's schedule", "tick", tick, "err", err)
 		return
@@ -190,14 +188,4 @@ func (a *Agent) leadership(ctx context.Context, node string) (leader bool, manag
 }
 
 // sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
+func sleep(ctx context.Context, d time.Duration) { _ = backupset.SleepUntil(ctx, time.Now().Add(d)) }

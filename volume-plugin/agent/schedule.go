@@ -60,14 +60,8 @@ func (a *Agent) scheduledSnapshot(volume string, opts volumeopts.Options) {
 	}
 	go func() {
 		// Retention follows the snapshot it counts.
-		for a.ctx.Err() == nil {
-			j, ok := a.Job(a.ctx, job.ID, agentapi.MaxJobWait)
-			if !ok || j.State != agentapi.JobRunning {
-				if ok && j.State == agentapi.JobDone {
-					a.applyKeep(volume, opts)
-				}
-				return
-			}
+		if j, ok := a.waitJob(a.ctx, job.ID); ok && j.State == agentapi.JobDone {
+			a.applyKeep(volume, opts)
 		}
 	}()
 }

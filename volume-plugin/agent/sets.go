@@ -98,9 +98,7 @@ func (a *Agent) carryOut(ctx context.Context, repo *repository.Repository, req b
 			if !a.volumes.Exists(req.Volume) {
 				return
 			}
-			host, _ := a.engine.Node(ctx)
-			claim := backupset.Claim{Cluster: req.Cluster, Node: a.nodeIdentity(), Host: host, Time: time.Now().UTC()}
-			if won, err := backupset.ClaimRequest(ctx, repo, claim, req.ID); err != nil || !won {
+			if won, err := backupset.ClaimRequest(ctx, repo, a.claim(ctx, req.Cluster, time.Time{}), req.ID); err != nil || !won {
 				return
 			}
 		default:
@@ -110,18 +108,24 @@ func (a *Agent) carryOut(ctx context.Context, repo *repository.Repository, req b
 	}
 }
 
+// claim describes this node taking a request, or a tick of the schedule.
+func (a *Agent) claim(ctx context.Context, cluster string, tick time.Time) backupset.Claim {
+	host, _ := a.engine.Node(ctx)
+	return backupset.Claim{Cluster: cluster, Tick: tick, Node: a.nodeIdentity(), Host: host, Time: time.Now().UTC()}
+}
+
 // takeForRequest takes a set or a control-plane backup asked for from elsewhere, when this
 // node is a manager of the request's cluster and the first to claim it.
 func (a *Agent) takeForRequest(ctx context.Context, repo *repository.Repository, req backupset.Request, swarmDir string) {
 	if cluster, err := a.managerOf(ctx); err != nil || cluster != req.Cluster {
 		return
 	}
-	node := a.nodeIdentity()
-	host, _ := a.engine.Node(ctx)
-	won, err := backupset.ClaimRequest(ctx, repo, backupset.Claim{Cluster: req.Cluster, Node: node, Host: host, Time: time.Now().UTC()}, req.ID)
+	claim := a.claim(ctx, req.Cluster, time.Time{})
+	won, err := backupset.ClaimRequest(ctx, repo, claim, req.ID)
 	if err != nil || !won {
 		return
 	}
+	node, host := claim.Node, claim.Host
 	api := a.engine.API()
 	controlPlane := func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error) {
 		return controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
@@ -182,8 +186,8 @@ func (a *Agent) jobForRequest(ctx context.Context, repo *repository.Repository, 
 		return
 	}
 	answer(job) // started: the asker waits for the end from here on
-	for job.State == agentapi.JobRunning && ctx.Err() == nil {
-		job, _ = a.Job(ctx, job.ID, agentapi.MaxJobWait)
+	if ended, ok := a.waitJob(ctx, job.ID); ok {
+		job = ended
 	}
 	answer(job)
 }
@@ -234,8 +238,8 @@ func (a *Agent) snapshotForSet(ctx context.Context, volume, set string) (backups
 		if err != nil {
 			return backupset.Member{}, err
 		}
-		for job.State == agentapi.JobRunning && ctx.Err() == nil {
-			job, _ = a.Job(ctx, job.ID, agentapi.MaxJobWait)
+		if ended, ok := a.waitJob(ctx, job.ID); ok {
+			job = ended
 		}
 		if job.State == agentapi.JobFailed {
 			return backupset.Member{}, fmt.Errorf("%s", job.Error)
