@@ -100,11 +100,7 @@ func TestTwoWritersTakingOverOneAbandonedLeaseDoNotBothWin(t *testing.T) {
 	be := newBackend(t)
 	r, err := Init(ctx, be, "pw")
 	must(t, err)
-	name := r.leaseName("volume db")
-	gone := r.holder()
-	gone.Start++ // a process of this machine that has ended
-	plain, _ := json.Marshal(leaseRecord{Holder: "a killed backup", Lock: gone, Expires: time.Now().Add(-time.Minute)})
-	must(t, be.Put(ctx, name, r.crypt.seal(nil, plain, []byte(name))))
+	abandonLease(t, r, "volume db")
 
 	race := &rendezvous{Backend: be, created: make(chan struct{})}
 	race.wg.Add(2)
@@ -209,12 +205,7 @@ func TestATakerKilledMidTakeoverLocksNobodyOut(t *testing.T) {
 	be := newBackend(t)
 	r, err := Init(ctx, be, "pw")
 	must(t, err)
-	name := r.leaseName("volume db")
-	gone := r.holder()
-	gone.Start++ // a process of this machine that has ended
-	plain, _ := json.Marshal(leaseRecord{Holder: "a killed backup", Lock: gone, Expires: time.Now().Add(-time.Minute)})
-	stored := r.crypt.seal(nil, plain, []byte(name))
-	must(t, be.Put(ctx, name, stored))
+	name, stored, gone := abandonLease(t, r, "volume db")
 	// The killed taker's marker: it claimed the takeover, then died.
 	marker := name + ".takeover-" + contentID(stored).String() + "-1"
 	takerPlain, _ := json.Marshal(leaseRecord{Holder: "a killed taker", Lock: gone, Expires: time.Now().Add(leaseTTL)})
@@ -225,4 +216,18 @@ func TestATakerKilledMidTakeoverLocksNobodyOut(t *testing.T) {
 		t.Fatalf("the chain is locked out after a taker died: %v", err)
 	}
 	must(t, l.Release(ctx))
+}
+
+// abandonLease leaves a chain's lease as a killed backup leaves it: expired, its holder a
+// process of this machine that has ended. It returns the lease's name, its stored bytes and
+// the dead holder.
+func abandonLease(t *testing.T, r *Repository, chain string) (string, []byte, lockRecord) {
+	t.Helper()
+	name := r.leaseName(chain)
+	gone := r.holder()
+	gone.Start++
+	plain, _ := json.Marshal(leaseRecord{Holder: "a killed backup", Lock: gone, Expires: time.Now().Add(-time.Minute)})
+	stored := r.crypt.seal(nil, plain, []byte(name))
+	must(t, r.be.Put(context.Background(), name, stored))
+	return name, stored, gone
 }
