@@ -71,9 +71,8 @@ func fill(t *testing.T, dir string, files, size int) {
 	}
 }
 
-// killAtRandom starts the helper and kills it with SIGKILL after up to maxDelay; it
-// reports whether the helper finished first.
-func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration) bool {
+// startHelper starts the helper doing op; the channel receives how it ended.
+func startHelper(t *testing.T, op, repoDir, src string) (*exec.Cmd, chan error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), "CRASH_HELPER="+op, "CRASH_REPO="+repoDir, "CRASH_SRC="+src)
@@ -81,9 +80,17 @@ func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(int64(maxDelay)))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	return cmd, done
+}
+
+// killAtRandom starts the helper and kills it with SIGKILL after up to maxDelay; it
+// reports whether the helper finished first.
+func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration) bool {
+	t.Helper()
+	cmd, done := startHelper(t, op, repoDir, src)
+	n, _ := rand.Int(rand.Reader, big.NewInt(int64(maxDelay)))
 	select {
 	case err := <-done:
 		if err != nil {
@@ -94,6 +101,23 @@ func killAtRandom(t *testing.T, op, repoDir, src string, maxDelay time.Duration)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 		return false
+	}
+}
+
+// runToEnd runs the helper without killing it: the set-up before the kills, and the run
+// after them that must succeed.
+func runToEnd(t *testing.T, op, repoDir, src string) {
+	t.Helper()
+	cmd, done := startHelper(t, op, repoDir, src)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s helper failed: %v", op, err)
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		t.Fatalf("%s helper did not end within 2 minutes", op)
 	}
 }
 
@@ -135,9 +159,7 @@ func TestKilledBackupsLeaveNoPartialSnapshot(t *testing.T) {
 		fill(t, filepath.Join(src, fmt.Sprintf("round%d", i)), 2, 100<<10)
 	}
 	// The next run succeeds, killed runs' locks notwithstanding.
-	if !killAtRandom(t, "backup", repoDir, src, time.Minute) {
-		t.Fatal("the final backup did not finish")
-	}
+	runToEnd(t, "backup", repoDir, src)
 	if got := intact(t, repoDir); len(got) != completed+1 {
 		t.Fatalf("%d snapshots after the final backup, want %d", len(got), completed+1)
 	}
@@ -147,9 +169,7 @@ func TestKilledPrunesLoseNothingKept(t *testing.T) {
 	src, repoDir := t.TempDir(), t.TempDir()
 	for i := range 4 {
 		fill(t, filepath.Join(src, fmt.Sprintf("gen%d", i)), 8, 512<<10)
-		if !killAtRandom(t, "backup", repoDir, src, time.Minute) {
-			t.Fatal("setup backup did not finish")
-		}
+		runToEnd(t, "backup", repoDir, src)
 	}
 	newest := intact(t, repoDir)[3].ID
 	for range 6 {
@@ -163,9 +183,7 @@ func TestKilledPrunesLoseNothingKept(t *testing.T) {
 			t.Fatal("a killed prune lost the snapshot it was to keep")
 		}
 	}
-	if !killAtRandom(t, "prune", repoDir, src, time.Minute) {
-		t.Fatal("the final prune did not finish")
-	}
+	runToEnd(t, "prune", repoDir, src)
 	if list := intact(t, repoDir); len(list) != 1 || list[0].ID != newest {
 		t.Fatalf("after the final prune: %d snapshots", len(list))
 	}
