@@ -164,19 +164,17 @@ func putOptions(size int) minio.PutObjectOptions {
 }
 
 func (b *Backend) Get(ctx context.Context, name string, limit int64) ([]byte, error) {
-	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), minio.GetObjectOptions{})
+	// One request: minio.Client's object reader would stat first and then read with If-Match,
+	// which fails whenever a writer replaces the object in between (progress records are).
+	body, info, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.cfg.Bucket, b.key(name), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, b.wrap("get", name, err)
 	}
-	defer obj.Close()
-	info, err := obj.Stat()
-	if err != nil {
-		return nil, b.wrap("get", name, err)
-	}
+	defer body.Close()
 	if info.Size > limit {
 		return nil, fmt.Errorf("%s: %d bytes, at most %d allowed: %w", name, info.Size, limit, storage.ErrTooLarge)
 	}
-	data, err := io.ReadAll(io.LimitReader(obj, limit+1))
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
 		return nil, b.wrap("get", name, err)
 	}
@@ -194,12 +192,12 @@ func (b *Backend) ReadAt(ctx context.Context, name string, offset int64, buf []b
 	if err := opts.SetRange(offset, offset+int64(len(buf))-1); err != nil {
 		return err
 	}
-	obj, err := b.client.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
+	body, _, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
 	if err != nil {
 		return b.wrap("get", name, err)
 	}
-	defer obj.Close()
-	n, err := io.ReadFull(obj, buf)
+	defer body.Close()
+	n, err := io.ReadFull(body, buf)
 	if err == io.ErrUnexpectedEOF || (err == io.EOF && n < len(buf)) {
 		return fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, len(buf))
 	}

@@ -49,6 +49,44 @@ func Run(t *testing.T, b storage.Backend) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("GetWhileAWriterReplacesIt", func(t *testing.T) {
+		// Progress records are replaced while others read them: every read sees one whole version.
+		versions := [][]byte{bytes.Repeat([]byte("a"), 70000), bytes.Repeat([]byte("b"), 30000)}
+		if err := b.Put(ctx, "setreports/busy", versions[0]); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		stop := make(chan struct{})
+		go func() {
+			for i := 1; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if err := b.Put(ctx, "setreports/busy", versions[i%2]); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		for i := 0; i < 300; i++ {
+			got, err := b.Get(ctx, "setreports/busy", 1<<20)
+			if err != nil {
+				close(stop)
+				<-done
+				t.Fatalf("read %d while the record was replaced: %v", i, err)
+			}
+			if !bytes.Equal(got, versions[0]) && !bytes.Equal(got, versions[1]) {
+				t.Fatalf("read %d: %d bytes that are neither version", i, len(got))
+			}
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("PutReplaces", func(t *testing.T) {
 		if err := b.Put(ctx, "config", []byte("one")); err != nil {
 			t.Fatal(err)
