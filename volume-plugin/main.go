@@ -94,6 +94,7 @@ func run(log *slog.Logger) error {
 	a := agent.New(ctx, d, agent.NewRepos(secretsDir), engine, holder, log)
 	a.Handlers(h.HandleFunc)
 	d.SetFiller(a.Fill)
+	d.SetArmed(a.Armed(swarmDir))
 	d.SetStatus(a.VolumeStatus)
 	go a.RunSchedules(ctx, d)
 	go a.RunHeartbeat(ctx, d, interval("SWARMBACKUP_HEARTBEAT", time.Minute, log))

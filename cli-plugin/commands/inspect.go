@@ -55,16 +55,22 @@ func (o *repoOptions) openSwarmBackup(ctx context.Context, id string) (*reposito
 	if err != nil {
 		return nil, nil, controlplane.Metadata{}, err
 	}
+	sn, meta, err := findSwarmBackup(ctx, repo, id)
+	return repo, sn, meta, err
+}
+
+// findSwarmBackup finds the swarm backup whose ID starts with id.
+func findSwarmBackup(ctx context.Context, repo *repository.Repository, id string) (*snapshot.Snapshot, controlplane.Metadata, error) {
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
-		return nil, nil, controlplane.Metadata{}, err
+		return nil, controlplane.Metadata{}, err
 	}
 	sn, err := snapshot.Find(list, id)
 	if err != nil {
-		return nil, nil, controlplane.Metadata{}, err
+		return nil, controlplane.Metadata{}, err
 	}
 	meta, err := controlplane.ReadMeta(sn)
-	return repo, sn, meta, err
+	return sn, meta, err
 }
 
 // decodeSwarmBackup brings a swarm backup back and decodes it; an autolocked swarm's backup

@@ -2,9 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/scratch"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
 
 // BackupOptions say how a manager's swarm state is backed up.
@@ -156,28 +155,16 @@ func writeJSON(path string, v any) error {
 // directory: the engine docker talks to may be a manager elsewhere (a context over ssh), and
 // a directory of the same name here may belong to another engine, or not exist.
 func OnThisHost(swarmDir, nodeID string) bool {
-	cert, err := nodeCertificate(swarmDir)
+	cert, err := swarmstate.NodeCertificate(swarmDir)
 	return err == nil && cert.Subject.CommonName == nodeID
 }
 
 // NodeCluster returns the cluster a node belongs to, from its certificate in swarmDir (the
 // certificate's organization is the cluster's ID): a worker's engine does not say it.
 func NodeCluster(swarmDir string) string {
-	cert, err := nodeCertificate(swarmDir)
+	cert, err := swarmstate.NodeCertificate(swarmDir)
 	if err != nil || len(cert.Subject.Organization) == 0 {
 		return ""
 	}
 	return cert.Subject.Organization[0]
-}
-
-func nodeCertificate(swarmDir string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(filepath.Join(swarmDir, "certificates", "swarm-node.crt"))
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("%s: no certificate", swarmDir)
-	}
-	return x509.ParseCertificate(block.Bytes)
 }

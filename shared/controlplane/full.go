@@ -27,7 +27,11 @@ type FullRestore struct {
 	// cluster is formed on it and the raft membership moved to it. Empty keeps the address
 	// the backup recorded.
 	AdvertiseAddr string
-	Say           func(format string, args ...any)
+	// RemoveOthers removes every other node from the restored cluster: after a total loss
+	// they are all gone, and their tasks are scheduled again at once instead of after the
+	// nodes are found down. New machines join with new identities.
+	RemoveOthers bool
+	Say          func(format string, args ...any)
 }
 
 // Result is what a full restore leaves behind.
@@ -36,6 +40,11 @@ type Result struct {
 	Aside string
 	// UnlockKey is the new unlock key of a swarm that was autolocked: the old one is retired.
 	UnlockKey string
+	// Expired is when the backup's node certificate had expired; zero when it was valid.
+	// This manager then runs on a fresh one from the backup's root CA.
+	Expired time.Time
+	// Removed counts the other nodes removed with RemoveOthers.
+	Removed int
 }
 
 // CheckFullRestore refuses what cannot work: a backup from a newer engine line, or too
@@ -69,10 +78,14 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	aside := filepath.Join(f.RootDir, "swarm.replaced-"+stamp)
 
 	// Everything that can fail without touching the engine happens first.
-	st, id, err := f.stage(staging)
+	st, id, expired, err := f.stage(staging)
+	res.Expired = expired
 	if err != nil {
 		_ = os.RemoveAll(staging)
 		return res, fmt.Errorf("stage the backup beside %s: %w", live, err)
+	}
+	if !expired.IsZero() {
+		f.Say("the backup's node certificate expired on %s: this manager starts with a fresh one from the backup's root CA", expired.Format(time.DateOnly))
 	}
 	f.Say("stopping the engine (%s)", f.Engine.Stop)
 	if err := f.Engine.StopEngine(ctx, c); err != nil {
@@ -115,6 +128,12 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 	if old != "" {
 		f.Say("the raft membership named this manager at %s; it now names the address it advertises", old)
 	}
+	if f.RemoveOthers {
+		if res.Removed, err = removeOthers(ctx, c, node.NodeID); err != nil {
+			return res, err
+		}
+		f.Say("removed the %d other node(s) of the backup: new machines join with new identities", res.Removed)
+	}
 	if f.Backup.Meta.Autolock {
 		f.Say("locking the swarm again with a new unlock key")
 		if res.UnlockKey, err = relock(ctx, c); err != nil {
@@ -125,35 +144,87 @@ func (f *FullRestore) Run(ctx context.Context, c client.APIClient) (Result, erro
 }
 
 // stage copies the backup beside the live directory and prepares it to start on this host:
-// unsealed when it is autolocked, without the engine's state file, whose addresses it
-// returns (moved to this host's when they differ), and the manager's identity, read while
-// its key is unsealed.
-func (f *FullRestore) stage(staging string) (engineState, swarmstate.Identity, error) {
+// unsealed when it is autolocked, with a fresh node certificate when the backup's has
+// expired (when it had), without the engine's state file, whose addresses it returns (moved
+// to this host's when they differ), and the manager's identity, read while its key is
+// unsealed.
+func (f *FullRestore) stage(staging string) (engineState, swarmstate.Identity, time.Time, error) {
 	var (
-		st engineState
-		id swarmstate.Identity
+		st      engineState
+		id      swarmstate.Identity
+		expired time.Time
 	)
 	if err := copyTree(f.Backup.SwarmDir(), staging); err != nil {
-		return st, id, err
+		return st, id, expired, err
 	}
 	// A locked manager refuses force-new-cluster: the copy's key material is unsealed with
 	// the key that opened the backup, and the swarm is locked again afterwards.
 	if f.Backup.Meta.Autolock {
 		if err := swarmstate.Unseal(staging, f.Backup.UnlockKey); err != nil {
-			return st, id, err
+			return st, id, expired, err
 		}
 	}
-	id, err := swarmstate.ReadIdentity(staging)
+	expired, err := f.renewCertificate(staging)
 	if err != nil {
-		return st, id, err
+		return st, id, expired, err
+	}
+	if id, err = swarmstate.ReadIdentity(staging); err != nil {
+		return st, id, expired, err
 	}
 	if st, err = takeEngineState(staging); err != nil {
-		return st, id, err
+		return st, id, expired, err
 	}
 	if f.AdvertiseAddr != "" && f.AdvertiseAddr != st.AdvertiseAddr {
 		st = st.movedTo(f.AdvertiseAddr)
 	}
-	return st, id, nil
+	return st, id, expired, nil
+}
+
+// renewCertificate gives the staged manager a fresh certificate from the backup's root CA
+// when its own has expired, or would within the hour the restore may take: an engine does
+// not start its swarm with an expired one. It returns when the old one expired.
+func (f *FullRestore) renewCertificate(staging string) (time.Time, error) {
+	cert, err := swarmstate.NodeCertificate(staging)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := time.Now()
+	if cert.NotAfter.After(now.Add(time.Hour)) {
+		return time.Time{}, nil
+	}
+	if f.Backup.State == nil {
+		return time.Time{}, fmt.Errorf("the backup's node certificate expired on %s and its store could not be decoded to issue another", cert.NotAfter.Format(time.DateOnly))
+	}
+	if err := swarmstate.IssueNodeCertificate(staging, f.Backup.State, now.Add(-time.Minute), now.Add(swarmstate.DefaultNodeCertExpiry)); err != nil {
+		return time.Time{}, fmt.Errorf("the backup's node certificate expired on %s: %w", cert.NotAfter.Format(time.DateOnly), err)
+	}
+	return cert.NotAfter, nil
+}
+
+// removeOthers removes every node but self from the cluster, managers demoted first.
+func removeOthers(ctx context.Context, c client.APIClient, self string) (int, error) {
+	nodes, err := c.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list the backup's nodes: %w", err)
+	}
+	removed := 0
+	for _, n := range nodes.Items {
+		if n.ID == self {
+			continue
+		}
+		if n.Spec.Role == swarm.NodeRoleManager {
+			spec := n.Spec
+			spec.Role = swarm.NodeRoleWorker
+			if _, err := c.NodeUpdate(ctx, n.ID, client.NodeUpdateOptions{Version: n.Version, Spec: spec}); err != nil {
+				return removed, fmt.Errorf("demote node %s (%s), which is gone: %w", n.Description.Hostname, n.ID, err)
+			}
+		}
+		if _, err := c.NodeRemove(ctx, n.ID, client.NodeRemoveOptions{Force: true}); err != nil {
+			return removed, fmt.Errorf("remove node %s (%s), which is gone: %w", n.Description.Hostname, n.ID, err)
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // waitForCluster waits until the new cluster serves, and returns what the engine says of

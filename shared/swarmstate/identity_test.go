@@ -19,8 +19,9 @@ import (
 	"github.com/moby/swarmkit/v2/manager/encryption"
 )
 
-// writeCertificates gives a swarm directory a root CA and a manager certificate for key.
-func writeCertificates(t *testing.T, dir string, key crypto.Signer) {
+// writeCertificates gives a swarm directory a root CA and a manager certificate for key, and
+// returns the CA's certificate and key.
+func writeCertificates(t *testing.T, dir string, key crypto.Signer) (caDER []byte, caKey *ecdsa.PrivateKey) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -31,7 +32,7 @@ func writeCertificates(t *testing.T, dir string, key crypto.Signer) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	caDER, err = x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +57,7 @@ func writeCertificates(t *testing.T, dir string, key crypto.Signer) {
 			t.Fatal(err)
 		}
 	}
+	return caDER, caKey
 }
 
 func TestIdentityOfAnUnsealedCopyIsTheManagersCertificate(t *testing.T) {

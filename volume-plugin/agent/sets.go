@@ -76,12 +76,8 @@ func (a *Agent) RunRequests(ctx context.Context, volumes Inventory, interval tim
 
 // carryOut does what a request asks of this node, if anything.
 func (a *Agent) carryOut(ctx context.Context, repo *repository.Repository, req backupset.Request, volumes Inventory, swarmDir string) {
-	// Several clusters may share a repository: a request names the one it is for. A
-	// worker's engine does not say which cluster it is in; its certificate does.
-	_, cluster := a.engine.Identity(ctx)
-	if cluster == "" {
-		cluster = controlplane.NodeCluster(swarmDir)
-	}
+	// Several clusters may share a repository: a request names the one it is for.
+	cluster := a.cluster(ctx, swarmDir)
 	if req.Cluster != "" && cluster != "" && cluster != req.Cluster {
 		return
 	}

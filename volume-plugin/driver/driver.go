@@ -31,6 +31,9 @@ type Driver struct {
 	// fill starts filling a new volume from the repository (restore= option); it must
 	// return at once and report back through FillDone.
 	fill func(name string, opts volumeopts.Options)
+	// armed names the snapshot a new volume is filled from when a restored set is armed for
+	// this cluster ("" when none is). It may take a moment, so it is called without d.mu.
+	armed func(name string) (string, error)
 	// status adds the agent's view of a volume to what inspect shows.
 	status func(name string) map[string]any
 
@@ -249,28 +252,59 @@ func (d *Driver) Create(r *volume.CreateRequest) error {
 	if err != nil {
 		return err
 	}
+	if exists, err := d.created(r); exists || err != nil {
+		return err
+	}
+	armedFrom := ""
+	if armed := d.armedHook(); armed != nil {
+		if armedFrom, err = armed(r.Name); err != nil {
+			return fmt.Errorf("create volume %s: %w", r.Name, err)
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if v, ok := d.state.Volumes[r.Name]; ok {
-		if !sameOptions(v.Options, r.Options) {
-			return fmt.Errorf("create volume %s: it exists already with other driver options", r.Name)
-		}
-		return nil
+	if _, ok := d.state.Volumes[r.Name]; ok {
+		return nil // created meanwhile by another task's request
 	}
 	if err := os.MkdirAll(d.dataPath(r.Name), 0o755); err != nil {
 		return fmt.Errorf("create volume %s: %w", r.Name, err)
 	}
-	v := &volumeState{CreatedAt: time.Now().UTC(), Options: r.Options, Filling: opts.Restore != volumeopts.RestoreNever}
+	v := &volumeState{CreatedAt: time.Now().UTC(), Options: r.Options, FillFrom: armedFrom,
+		Filling: opts.Restore != volumeopts.RestoreNever || armedFrom != ""}
 	d.state.Volumes[r.Name] = v
 	if err := d.save(); err != nil {
 		delete(d.state.Volumes, r.Name)
 		return err
 	}
-	d.log.Info("volume created", "volume", r.Name)
+	d.log.Info("volume created", "volume", r.Name, "armed_from", armedFrom)
 	if v.Filling {
-		d.startFill(r.Name, opts)
+		d.startFill(r.Name, v.fillOptions())
 	}
 	return nil
+}
+
+// created reports whether the volume exists already, and refuses it with other options.
+func (d *Driver) created(r *volume.CreateRequest) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.state.Volumes[r.Name]
+	if ok && !sameOptions(v.Options, r.Options) {
+		return true, fmt.Errorf("create volume %s: it exists already with other driver options", r.Name)
+	}
+	return ok, nil
+}
+
+func (d *Driver) armedHook() func(string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.armed
+}
+
+// SetArmed sets what tells whether a restored set fills a new volume, and from which snapshot.
+func (d *Driver) SetArmed(armed func(name string) (string, error)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.armed = armed
 }
 
 // SetStatus sets what adds to a volume's status in `docker volume inspect`.
@@ -429,8 +463,7 @@ func (d *Driver) Mount(r *volume.MountRequest) (*volume.MountResponse, error) {
 		if v.FillProblem != "" {
 			problem = "restore failed (" + v.FillProblem + "), trying again"
 			v.FillProblem = ""
-			opts, _ := volumeopts.Parse(v.Options)
-			d.startFill(r.Name, opts)
+			d.startFill(r.Name, v.fillOptions())
 		}
 		return nil, fmt.Errorf("volume %s is waiting for its data from the repository: %s", r.Name, problem)
 	}

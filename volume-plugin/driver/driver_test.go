@@ -306,3 +306,47 @@ func TestAVolumeCreatedWithRestoreRefusesMountsUntilFilled(t *testing.T) {
 	mustCreate(t, d2, "plain", nil)
 	mustMount(t, d2, "plain", "x")
 }
+
+func TestAnArmedRestoreFillsAVolumeWhateverItsOptionsSay(t *testing.T) {
+	d, dataDir, mountDir := newTestDriver(t)
+	type fill struct{ name, restore string }
+	filled := make(chan fill, 4)
+	d.SetFiller(func(name string, opts volumeopts.Options) { filled <- fill{name, opts.Restore} })
+	d.SetArmed(func(name string) (string, error) {
+		switch name {
+		case "db", "cache":
+			return "snap-of-" + name, nil
+		case "ambiguous":
+			return "", errors.New("set 5e7a holds volume ambiguous of several nodes")
+		}
+		return "", nil
+	})
+	mustCreate(t, d, "db", nil)
+	if got := <-filled; got != (fill{"db", "snap-of-db"}) {
+		t.Fatalf("filled %+v, want db from the set's snapshot", got)
+	}
+	if _, err := d.Mount(&volume.MountRequest{Name: "db", ID: "task1"}); err == nil {
+		t.Fatal("a task started on the armed volume before its data came")
+	}
+	// The set's point in time wins over restore=latest.
+	mustCreate(t, d, "cache", map[string]string{"restore": "latest"})
+	if got := <-filled; got != (fill{"cache", "snap-of-cache"}) {
+		t.Fatalf("filled %+v, want cache from the set's snapshot", got)
+	}
+	mustCreate(t, d, "new", nil)
+	mustMount(t, d, "new", "x")
+	if err := d.Create(&volume.CreateRequest{Name: "ambiguous"}); err == nil || !strings.Contains(err.Error(), "several nodes") {
+		t.Fatalf("creating a volume the set cannot tell apart: %v", err)
+	}
+
+	// A failed fill, after a restart, is tried again from the set, not from the options.
+	d.FillDone("db", errors.New("repository unreachable"))
+	d2 := reopen(t, dataDir, mountDir)
+	d2.SetFiller(func(name string, opts volumeopts.Options) { filled <- fill{name, opts.Restore} })
+	if _, err := d2.Mount(&volume.MountRequest{Name: "db", ID: "task2"}); err == nil {
+		t.Fatal("mount of an unfilled armed volume after a restart succeeded")
+	}
+	if got := <-filled; got != (fill{"db", "snap-of-db"}) {
+		t.Fatalf("filled again %+v", got)
+	}
+}

@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,18 @@ type volumeState struct {
 	// fail until then, so that no task starts on a volume that is empty or half written.
 	Filling     bool   `json:"filling,omitempty"`
 	FillProblem string `json:"fill_problem,omitempty"`
+	// FillFrom is the snapshot an armed restore fills the volume from, over its options.
+	FillFrom string `json:"fill_from,omitempty"`
+}
+
+// fillOptions says where a filling volume's data comes from: its options, unless a restore
+// of a set armed it with the set's snapshot.
+func (v *volumeState) fillOptions() volumeopts.Options {
+	opts, _ := volumeopts.Parse(v.Options)
+	if v.FillFrom != "" {
+		opts.Restore, opts.From = v.FillFrom, ""
+	}
+	return opts
 }
 
 func loadState(path string) (*state, error) {
