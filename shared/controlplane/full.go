@@ -213,11 +213,11 @@ func removeOthers(ctx context.Context, c client.APIClient, self string) (int, er
 			continue
 		}
 		if n.Spec.Role == swarm.NodeRoleManager {
+			// force-new-cluster took the other managers out of raft already: the demotion
+			// then fails, and the removal goes through all the same.
 			spec := n.Spec
 			spec.Role = swarm.NodeRoleWorker
-			if _, err := c.NodeUpdate(ctx, n.ID, client.NodeUpdateOptions{Version: n.Version, Spec: spec}); err != nil {
-				return removed, fmt.Errorf("demote node %s (%s), which is gone: %w", n.Description.Hostname, n.ID, err)
-			}
+			_, _ = c.NodeUpdate(ctx, n.ID, client.NodeUpdateOptions{Version: n.Version, Spec: spec})
 		}
 		if _, err := c.NodeRemove(ctx, n.ID, client.NodeRemoveOptions{Force: true}); err != nil {
 			return removed, fmt.Errorf("remove node %s (%s), which is gone: %w", n.Description.Hostname, n.ID, err)
