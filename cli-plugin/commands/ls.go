@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/drill"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -40,7 +41,21 @@ type snapshotSummary struct {
 	Nodes    int   `json:"nodes,omitempty"`
 	Volumes  int   `json:"volumes,omitempty"`
 	Complete *bool `json:"complete,omitempty"`
+	// Of a drill: the set it restored, and whether all of it restored.
+	Set    string `json:"set,omitempty"`
+	Passed *bool  `json:"passed,omitempty"`
 }
+
+func summarizeDrill(d *drill.Record) snapshotSummary {
+	passed := d.OK()
+	return snapshotSummary{
+		ID: d.ID, Time: d.Time, Kind: kindDrill, Source: d.Cluster, Host: d.Host, Size: d.Bytes(),
+		Objects: uint64(len(d.Members)), Volumes: len(d.Members), Set: d.Set, Passed: &passed,
+	}
+}
+
+// kindDrill is how ls names drills.
+const kindDrill = "drill"
 
 func summarizeSet(s *backupset.Set) snapshotSummary {
 	complete := s.Complete()
@@ -66,14 +81,14 @@ func newLsCommand(dockerCli command.Cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
-		Short:   "List backups: swarm state and volume snapshots",
+		Short:   "List backups (sets, swarm state, volume snapshots) and drills",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLs(cmd.Context(), dockerCli, opts)
 		},
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only backups of this kind: "set", "swarm" or "volume" (a set's own snapshots are listed only with "swarm" and "volume")`)
+	cmd.Flags().StringVar(&opts.kind, "kind", "", `Only entries of this kind: "set", "swarm", "volume" or "drill" (a set's own snapshots are listed only with "swarm" and "volume")`)
 	return cmd
 }
 
@@ -84,8 +99,10 @@ func (opts *lsOptions) addFlags(cmd *cobra.Command) {
 }
 
 func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
-	if opts.kind != "" && opts.kind != kindSet && opts.kind != snapshot.KindSwarm && opts.kind != snapshot.KindVolume {
-		return fmt.Errorf("--kind %q: want set, swarm or volume", opts.kind)
+	switch opts.kind {
+	case "", kindSet, kindDrill, snapshot.KindSwarm, snapshot.KindVolume:
+	default:
+		return fmt.Errorf("--kind %q: want set, swarm, volume or drill", opts.kind)
 	}
 	repo, err := opts.repo.open(ctx)
 	if err != nil {
@@ -118,8 +135,17 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 		for _, s := range sets {
 			rows = append(rows, summarizeSet(s))
 		}
-		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time.Before(rows[j].Time) })
 	}
+	if opts.kind == "" || opts.kind == kindDrill {
+		drills, err := drill.List(ctx, repo)
+		if err != nil {
+			return err
+		}
+		for _, d := range drills {
+			rows = append(rows, summarizeDrill(d))
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time.Before(rows[j].Time) })
 	out := dockerCli.Out()
 	if opts.quiet {
 		for _, r := range rows {
@@ -145,6 +171,15 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 			if volumes {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], when, r.Source, shorten(node, 12),
 					units.BytesSize(float64(r.Size)), r.Objects, describeQuiesce(r.Quiesce))
+				continue
+			}
+			if r.Kind == kindDrill {
+				state := "passed"
+				if !*r.Passed {
+					state = "FAILED"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when, r.Kind,
+					"of set "+shorten(r.Set, 12), state, units.BytesSize(float64(r.Size)), r.Objects)
 				continue
 			}
 			if r.Kind == kindSet {

@@ -32,6 +32,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 	cmd.AddCommand(
 		newBackupCommand(dockerCli),
 		newDiffCommand(dockerCli),
+		newDrillCommand(dockerCli),
 		newHooksCommand(dockerCli),
 		newInspectCommand(dockerCli),
 		newLsCommand(dockerCli),

@@ -22,6 +22,7 @@ type scheduleOptions struct {
 	volumes bool
 	keep    string
 	timeout time.Duration
+	drill   string
 	format  string
 }
 
@@ -41,8 +42,8 @@ func newScheduleCommand(dockerCli command.Cli) *cobra.Command {
 func newScheduleSetCommand(dockerCli command.Cli) *cobra.Command {
 	var opts scheduleOptions
 	cmd := &cobra.Command{
-		Use:   "set --every CRON [--volumes] [--keep RULES]",
-		Short: "Set the cluster's schedule: at each tick one manager takes a backup (a set with --volumes)",
+		Use:   "set --every CRON [--volumes] [--keep RULES] [--drill CRON]",
+		Short: "Set the cluster's schedule: at each tick one manager takes a backup (a set with --volumes), and drills the newest set",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runScheduleSet(cmd.Context(), dockerCli, opts)
@@ -53,6 +54,7 @@ func newScheduleSetCommand(dockerCli command.Cli) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.volumes, "volumes", false, "Take sets: the control plane and every swarmbackup volume on every node")
 	cmd.Flags().StringVar(&opts.keep, "keep", "", "Retention applied to the cluster's sets after each one, such as last=24,daily=7")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 2*time.Minute, "How long the nodes may take before a set is recorded without them")
+	cmd.Flags().StringVar(&opts.drill, "drill", "", "When a manager drills the newest set: a cron expression, @daily, @weekly or @every DURATION")
 	return cmd
 }
 
@@ -104,6 +106,11 @@ func runScheduleSet(ctx context.Context, dockerCli command.Cli, opts scheduleOpt
 	if _, err := volumeopts.ParseSchedule(opts.every); err != nil {
 		return fmt.Errorf("--every %w", err)
 	}
+	if opts.drill != "" {
+		if _, err := volumeopts.ParseSchedule(opts.drill); err != nil {
+			return fmt.Errorf("--drill %w", err)
+		}
+	}
 	var keep retention.Policy
 	if opts.keep != "" {
 		var err error
@@ -122,7 +129,7 @@ func runScheduleSet(ctx context.Context, dockerCli command.Cli, opts scheduleOpt
 	if err != nil {
 		return err
 	}
-	s := backupset.Schedule{Cluster: cluster, Every: opts.every, Volumes: opts.volumes, Keep: keep, Timeout: opts.timeout, Updated: time.Now().UTC()}
+	s := backupset.Schedule{Cluster: cluster, Every: opts.every, Volumes: opts.volumes, Keep: keep, Timeout: opts.timeout, Drill: opts.drill, Updated: time.Now().UTC()}
 	if err := backupset.SaveSchedule(ctx, repo, s); err != nil {
 		return err
 	}
@@ -140,6 +147,9 @@ func describeSchedule(s backupset.Schedule) string {
 	out := fmt.Sprintf("%s %s", what, s.Every)
 	if !s.Keep.IsZero() {
 		out += ", keep " + s.Keep.String()
+	}
+	if s.Drill != "" {
+		out += ", drills " + s.Drill
 	}
 	return out
 }
@@ -174,6 +184,7 @@ func runScheduleShow(ctx context.Context, dockerCli command.Cli, opts scheduleOp
 		fmt.Fprintf(tw, "Volumes:\t%v\n", s.Volumes)
 		fmt.Fprintf(tw, "Keep:\t%s\n", orDash(s.Keep.String()))
 		fmt.Fprintf(tw, "Timeout:\t%s\n", s.Timeout)
+		fmt.Fprintf(tw, "Drill:\t%s\n", orDash(s.Drill))
 		fmt.Fprintf(tw, "Next:\t%s\n", next.Local().Format("2006-01-02 15:04:05"))
 		return tw.Flush()
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/drill"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -31,6 +32,7 @@ type statusReport struct {
 	Volumes  []volumeStatus  `json:"volumes"`
 	Swarms   []swarmStatus   `json:"swarms"`
 	Schedule *scheduleStatus `json:"schedule,omitempty"`
+	Drill    *drillStatus    `json:"drill,omitempty"`
 	Problems []string        `json:"problems"`
 }
 
@@ -120,11 +122,20 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 	return nil
 }
 
-// assessClusterSchedule adds the cluster's schedule and its last scheduled set to a report.
+// assessClusterSchedule adds the cluster's schedule, its last scheduled set and its last
+// drill to a report.
 func assessClusterSchedule(ctx context.Context, repo *repository.Repository, now time.Time, cluster string, r *statusReport) error {
 	sched, err := backupset.LoadSchedule(ctx, repo, cluster)
-	if err != nil || sched == nil {
+	if err != nil {
 		return err
+	}
+	drills, err := drill.List(ctx, repo)
+	if err != nil {
+		return err
+	}
+	r.Drill = assessDrills(now, sched, drill.Last(drills, cluster), &r.Problems)
+	if sched == nil {
+		return nil
 	}
 	sets, _, err := backupset.List(ctx, repo)
 	if err != nil {
@@ -298,6 +309,19 @@ func (r statusReport) table(w io.Writer) error {
 			last, ago = shorten(s.LastSet, 12), age(now, s.LastTick)
 		}
 		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", s.Every, s.Volumes, last, ago, s.Next.Local().Format("15:04:05"), s.State)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if d := r.Drill; d != nil {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "DRILLS\tLAST DRILL\tOF SET\tAGE\tESTIMATED RECOVERY\tSTATE")
+		last, set, ago, estimate := "-", "-", "-", "-"
+		if d.Last != "" {
+			last, set, ago, estimate = shorten(d.Last, 12), shorten(d.Set, 12), age(now, d.Time), d.Estimate.Round(100*time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(d.Schedule), last, set, ago, estimate, d.State)
 		return tw.Flush()
 	}
 	return nil

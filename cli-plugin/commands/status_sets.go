@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/drill"
 )
 
 // scheduleStatus is the cluster's schedule and how it has been kept.
@@ -46,7 +47,7 @@ func assessSchedule(now time.Time, s *backupset.Schedule, sets []*backupset.Set,
 		st.State = "overdue"
 		claimedBy := ""
 		for _, c := range claims {
-			if c.Cluster == s.Cluster && c.Tick.Equal(due) {
+			if c.Cluster == s.Cluster && c.Job == backupset.JobSet && c.Tick.Equal(due) {
 				claimedBy = c.Host
 			}
 		}
@@ -77,4 +78,59 @@ func lastDueTick(s *backupset.Schedule, t time.Time) time.Time {
 		tick, err = s.Next(tick)
 	}
 	return due
+}
+
+// drillStatus is the cluster's last drill and how the drill schedule is kept.
+type drillStatus struct {
+	Schedule string        `json:"schedule,omitempty"`
+	Last     string        `json:"last,omitempty"`
+	Set      string        `json:"set,omitempty"`
+	Time     time.Time     `json:"time,omitzero"`
+	Passed   bool          `json:"passed"`
+	Estimate time.Duration `json:"estimate,omitempty"`
+	State    string        `json:"state"`
+}
+
+// assessDrills says whether the last drill passed and, with drills on the schedule, whether
+// one ran within the last two drill periods. Nil when there is neither schedule nor drill.
+func assessDrills(now time.Time, s *backupset.Schedule, last *drill.Record, problems *[]string) *drillStatus {
+	scheduled := s != nil && s.Drill != ""
+	if !scheduled && last == nil {
+		return nil
+	}
+	st := &drillStatus{State: "ok"}
+	if scheduled {
+		st.Schedule = s.Drill
+	}
+	if last != nil {
+		st.Last, st.Set, st.Time, st.Passed, st.Estimate = last.ID, last.Set, last.Time, last.OK(), last.Estimate
+		if !last.OK() {
+			st.State = "failed"
+			*problems = append(*problems, fmt.Sprintf("the last drill (%s, of set %s) failed: %s",
+				last.Time.Local().Format("2006-01-02 15:04"), shorten(last.Set, 12), strings.Join(last.Problems, "; ")))
+			return st
+		}
+	}
+	if !scheduled {
+		return st
+	}
+	// Two periods of the drill schedule, measured where it ticks next.
+	next, err := backupset.NextTick(s.Drill, now)
+	after, err2 := backupset.NextTick(s.Drill, next)
+	if err != nil || err2 != nil {
+		return st
+	}
+	since := s.Updated
+	if last != nil && last.Time.After(since) {
+		since = last.Time
+	}
+	if now.Sub(since) > 2*after.Sub(next) {
+		st.State = "overdue"
+		what := "no drill ran"
+		if last != nil {
+			what = "the last drill ran " + age(now, last.Time) + " ago"
+		}
+		*problems = append(*problems, fmt.Sprintf("drills are scheduled %s and %s: are the plugins on the managers enabled, with this repository?", s.Drill, what))
+	}
+	return st
 }

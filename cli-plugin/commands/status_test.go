@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
+	"github.com/swarmbackup/swarmbackup/shared/drill"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
@@ -96,5 +97,39 @@ func TestStatusTellsWhetherTheClusterScheduleIsKept(t *testing.T) {
 		if st.State != c.state || (c.says == "") != (len(problems) == 0) || (c.says != "" && !strings.Contains(strings.Join(problems, "\n"), c.says)) {
 			t.Errorf("%s: state %q, problems %q; want %q saying %q", c.name, st.State, problems, c.state, c.says)
 		}
+	}
+}
+
+func TestStatusFailsWhenTheLastDrillFailedOrNoneRanWithinTwoPeriods(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	daily := &backupset.Schedule{Cluster: "c1", Every: "@hourly", Drill: "@daily", Updated: now.Add(-30 * 24 * time.Hour)}
+	passed := &drill.Record{ID: "d1", Set: "s1", Time: now.Add(-20 * time.Hour)}
+	failed := &drill.Record{ID: "d2", Set: "s2", Time: now.Add(-time.Hour), Problems: []string{"volume db on node2, snapshot 44bde9461171: corrupt"}}
+	old := &drill.Record{ID: "d3", Set: "s0", Time: now.Add(-50 * time.Hour)}
+	for _, tc := range []struct {
+		name  string
+		sched *backupset.Schedule
+		last  *drill.Record
+		state string
+		want  string
+	}{
+		{"neither schedule nor drill", nil, nil, "", ""},
+		{"a drill by hand that passed", nil, passed, "ok", ""},
+		{"a failed drill by hand", nil, failed, "failed", "volume db on node2"},
+		{"scheduled, passed yesterday", daily, passed, "ok", ""},
+		{"scheduled, last one 50 hours ago", daily, old, "overdue", "the last drill ran"},
+		{"scheduled, never ran", daily, nil, "overdue", "no drill ran"},
+		{"scheduled, just set", &backupset.Schedule{Drill: "@daily", Updated: now.Add(-time.Hour)}, nil, "ok", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var problems []string
+			st := assessDrills(now, tc.sched, tc.last, &problems)
+			if (st == nil) != (tc.state == "") || (st != nil && st.State != tc.state) {
+				t.Fatalf("status %+v, want state %q", st, tc.state)
+			}
+			if tc.want == "" && len(problems) > 0 || tc.want != "" && (len(problems) != 1 || !strings.Contains(problems[0], tc.want)) {
+				t.Errorf("problems %q, want one naming %q", problems, tc.want)
+			}
+		})
 	}
 }

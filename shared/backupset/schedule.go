@@ -30,13 +30,26 @@ type Schedule struct {
 	Volumes bool             `json:"volumes"`           // sets with every volume, or the control plane alone
 	Keep    retention.Policy `json:"keep"`              // applied to the cluster's sets after each one; empty: none
 	Timeout time.Duration    `json:"timeout,omitempty"` // how long the nodes may take
-	Updated time.Time        `json:"updated"`
+	// Drill is when a manager drills the newest set (cron expression or @every D); empty: never.
+	Drill   string    `json:"drill,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // Next returns the first tick of the schedule after t. Every manager computes the same
 // ticks: cron expressions follow the clock, and @every D falls on multiples of D.
-func (s *Schedule) Next(t time.Time) (time.Time, error) {
-	sched, err := volumeopts.ParseSchedule(s.Every)
+func (s *Schedule) Next(t time.Time) (time.Time, error) { return NextTick(s.Every, t) }
+
+// NextDrill returns the first drill tick after t; zero when the schedule has no drills.
+func (s *Schedule) NextDrill(t time.Time) (time.Time, error) {
+	if s.Drill == "" {
+		return time.Time{}, nil
+	}
+	return NextTick(s.Drill, t)
+}
+
+// NextTick returns the first tick of a cron expression (or @every D) after t.
+func NextTick(expr string, t time.Time) (time.Time, error) {
+	sched, err := volumeopts.ParseSchedule(expr)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -72,9 +85,16 @@ func DeleteSchedule(ctx context.Context, repo *repository.Repository, cluster st
 	return repo.DeleteNamedFile(ctx, ScheduleFile, cluster)
 }
 
+// Jobs of the schedule a tick is claimed for.
+const (
+	JobSet   = ""
+	JobDrill = "drill"
+)
+
 // Claim is the record of the manager that took a tick of the schedule.
 type Claim struct {
 	Cluster string    `json:"cluster"`
+	Job     string    `json:"job,omitempty"`
 	Tick    time.Time `json:"tick"`
 	Node    string    `json:"node"`
 	Host    string    `json:"host"`
@@ -85,6 +105,9 @@ type Claim struct {
 // one gets true.
 func ClaimTick(ctx context.Context, repo *repository.Repository, c Claim) (bool, error) {
 	key := fmt.Sprintf("%s\x00%d", c.Cluster, c.Tick.Unix())
+	if c.Job != JobSet {
+		key += "\x00" + c.Job
+	}
 	err := repo.CreateNamedFile(ctx, ClaimFile, key, c)
 	if errors.Is(err, storage.ErrExists) {
 		return false, nil

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
@@ -25,17 +26,45 @@ const (
 	defaultSetTimeout = 2 * time.Minute
 )
 
-// RunClusterSchedule carries out the cluster's own schedule of sets on this node, when it is
-// a manager: at each tick, the managers race to claim it in the repository, exactly one
-// wins and takes the set (the control plane from swarmDir, a read-only mount of the
-// engine's swarm directory, and every node's volumes); the next tick is free for any.
+// scheduledJob is one kind of work the cluster's schedule asks for.
+type scheduledJob struct {
+	name string                           // backupset.JobSet or JobDrill: claims of one do not take the other's ticks
+	when func(*backupset.Schedule) string // the schedule's expression for it; empty: none
+	run  func(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time)
+}
+
+// RunClusterSchedule carries out the cluster's own schedule on this node, when it is a
+// manager: at each tick, the managers race to claim it in the repository, exactly one wins
+// and takes the set (the control plane from swarmDir, a read-only mount of the engine's
+// swarm directory, and every node's volumes), or drills the newest set; the next tick is
+// free for any. It returns when ctx ends.
 func (a *Agent) RunClusterSchedule(ctx context.Context, swarmDir string) {
+	jobs := []scheduledJob{
+		{name: backupset.JobSet, when: func(s *backupset.Schedule) string { return s.Every },
+			run: func(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time) {
+				a.takeSet(ctx, repo, sched, tick, swarmDir)
+			}},
+		{name: backupset.JobDrill, when: func(s *backupset.Schedule) string { return s.Drill }, run: a.drill},
+	}
+	var g errgroup.Group
+	for _, job := range jobs {
+		g.Go(func() error {
+			a.follow(ctx, job)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// follow waits for each tick of one job of the schedule and takes it when this manager wins
+// the claim.
+func (a *Agent) follow(ctx context.Context, job scheduledJob) {
 	var repo *repository.Repository
 	var sched *backupset.Schedule
 	var cluster string
 	var loaded time.Time
 	var tick time.Time
-	every := "" // the schedule the tick was computed from
+	expr := "" // the expression the tick was computed from
 	for ctx.Err() == nil {
 		if time.Since(loaded) >= scheduleRefresh {
 			loaded = time.Now()
@@ -51,12 +80,12 @@ func (a *Agent) RunClusterSchedule(ctx context.Context, swarmDir string) {
 				a.log.Error("read the cluster's schedule", "err", err)
 				repo, sched = nil, nil
 			}
-			if cluster == "" {
+			if cluster == "" || (sched != nil && job.when(sched) == "") {
 				sched = nil
 			}
 			// A tick already computed stands, unless the schedule changed: reading it again
 			// must not skip the tick that fell due meanwhile.
-			if sched == nil || sched.Every != every {
+			if sched == nil || job.when(sched) != expr {
 				tick = time.Time{}
 			}
 		}
@@ -65,21 +94,44 @@ func (a *Agent) RunClusterSchedule(ctx context.Context, swarmDir string) {
 			continue
 		}
 		if tick.IsZero() {
-			next, err := sched.Next(time.Now())
+			next, err := backupset.NextTick(job.when(sched), time.Now())
 			if err != nil {
-				a.log.Error("the cluster's schedule", "every", sched.Every, "err", err)
+				a.log.Error("the cluster's schedule", "job", job.name, "expression", job.when(sched), "err", err)
 				sched = nil
 				continue
 			}
-			tick, every = next, sched.Every
+			tick, expr = next, job.when(sched)
 		}
 		if wait := time.Until(tick); wait > 0 {
 			sleep(ctx, min(wait, time.Until(loaded.Add(scheduleRefresh))))
 			continue
 		}
-		a.takeTick(ctx, repo, *sched, tick, swarmDir)
+		if a.claimTick(ctx, repo, job, *sched, tick) {
+			job.run(ctx, repo, *sched, tick)
+		}
 		tick = time.Time{}
 	}
+}
+
+// claimTick makes this manager the one that takes a tick, if it is the first to claim it. The
+// leader lets the others go first when there are others.
+func (a *Agent) claimTick(ctx context.Context, repo *repository.Repository, job scheduledJob, sched backupset.Schedule, tick time.Time) bool {
+	if leader, managers := a.leadership(ctx, a.nodeIdentity()); leader && managers > 1 {
+		sleep(ctx, leaderDefers)
+	}
+	// The schedule may have been changed or removed since it was read: one read per tick
+	// makes sure no work is done for a schedule that is gone.
+	if now, err := backupset.LoadSchedule(ctx, repo, sched.Cluster); err != nil || now == nil || job.when(now) != job.when(&sched) {
+		return false
+	}
+	c := a.claim(ctx, sched.Cluster, tick)
+	c.Job = job.name
+	won, err := backupset.ClaimTick(ctx, repo, c)
+	if err != nil {
+		a.log.Error("claim a tick of the cluster's schedule", "job", job.name, "tick", tick, "err", err)
+		return false
+	}
+	return won
 }
 
 // managerOf returns the cluster ID when this node is a manager, "" otherwise.
@@ -100,26 +152,10 @@ func (a *Agent) managerOf(ctx context.Context) (string, error) {
 	return info.Info.Swarm.Cluster.ID, nil
 }
 
-// takeTick claims a tick and, when this manager won it, takes the set and applies the
-// schedule's retention.
-func (a *Agent) takeTick(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) {
+// takeSet takes the set of a tick this manager won, and applies the schedule's retention.
+func (a *Agent) takeSet(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) {
 	api := a.engine.API()
-	if leader, managers := a.leadership(ctx, a.nodeIdentity()); leader && managers > 1 {
-		sleep(ctx, leaderDefers)
-	}
-	// The schedule may have been changed or removed since it was read: one read per tick
-	// makes sure no set is taken for a schedule that is gone.
-	if now, err := backupset.LoadSchedule(ctx, repo, sched.Cluster); err != nil || now == nil || now.Every != sched.Every {
-		return
-	}
-	won, err := backupset.ClaimTick(ctx, repo, a.claim(ctx, sched.Cluster, tick))
-	if err != nil {
-		a.log.Error("claim a tick of the cluster's schedule", "tick", tick, "err", err)
-		return
-	}
-	if !won {
-		return
-	}
+	var err error
 	timeout := sched.Timeout
 	if timeout <= 0 {
 		timeout = defaultSetTimeout
