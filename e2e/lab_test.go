@@ -126,6 +126,17 @@ func (n *node) docker(args ...string) string {
 }
 
 // dockerFails runs a command that must fail, and returns its error output.
+// dockerEnv runs docker with extra environment (a repository's, say) and fails the test
+// when it fails.
+func (n *node) dockerEnv(env []string, args ...string) string {
+	n.lab.t.Helper()
+	r := n.tryEnv(env, args...)
+	if r.err != nil {
+		n.lab.t.Fatal(r)
+	}
+	return r.stdout
+}
+
 func (n *node) dockerFails(args ...string) string {
 	n.lab.t.Helper()
 	r := n.try(args...)

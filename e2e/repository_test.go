@@ -243,7 +243,7 @@ func labMinIO(t *testing.T) (endpoint, secrets string) {
 func (n *node) configurePlugin(settings ...string) {
 	n.lab.t.Helper()
 	old := n.docker("plugin", "inspect", "--format",
-		`{{range .Settings.Env}}{{println .}}{{end}}{{range .Settings.Mounts}}{{.Name}}.source={{.Source}}{{println}}{{end}}`, "swarmbackup")
+		`{{range .Settings.Env}}{{println .}}{{end}}{{range .Config.Mounts}}{{if .Settable}}{{.Name}}.source={{.Source}}{{println}}{{end}}{{end}}`, "swarmbackup")
 	n.docker("plugin", "disable", "--force", "swarmbackup")
 	n.docker(append([]string{"plugin", "set", "swarmbackup"}, settings...)...)
 	n.docker("plugin", "enable", "swarmbackup")
@@ -290,7 +290,7 @@ func TestTheLabKeepsItsOwnPasswordAndRepository(t *testing.T) {
 	for i := 1; i <= l.engines(); i++ {
 		n := l.node(i)
 		mounts := n.docker("plugin", "inspect", "--format",
-			`{{range .Settings.Mounts}}{{.Name}}={{.Source}} {{end}}`, "swarmbackup")
+			`{{range .Config.Mounts}}{{.Name}}={{.Source}} {{end}}`, "swarmbackup")
 		for _, m := range []string{"etc=" + filepath.Join(l.dir, "etc"), "repo=" + filepath.Join(l.dir, "repo")} {
 			if !strings.Contains(mounts, m) {
 				t.Errorf("%s: plugin mounts %q, want %s", n, mounts, m)

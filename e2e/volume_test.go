@@ -143,8 +143,19 @@ func TestReinstallKeepsSettingsAndVolumes(t *testing.T) {
 	node2.createVolume(vol, "schedule=@hourly")
 	node2.run(vol, "echo survives-upgrade > /data/f")
 	oldID := node2.docker("plugin", "inspect", "--format", "{{.ID}}", "swarmbackup")
+	// A mount moved after an engine restart: the engine's inspect shows the old source under
+	// .Settings, the one in force under .Config.
+	node2.restart()
+	etc := t.TempDir()
+	password, err := os.ReadFile(filepath.Join(l.dir, "etc", "password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "password"), password, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	node2.docker("plugin", "disable", "--force", "swarmbackup")
-	node2.docker("plugin", "set", "swarmbackup", "SWARMBACKUP_LOG_LEVEL=debug")
+	node2.docker("plugin", "set", "swarmbackup", "SWARMBACKUP_LOG_LEVEL=debug", "etc.source="+etc)
 	node2.docker("plugin", "enable", "swarmbackup")
 
 	install := exec.Command(filepath.Join(filepath.Dir(labScript()), "install"))
@@ -154,7 +165,7 @@ func TestReinstallKeepsSettingsAndVolumes(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		node2.try("plugin", "disable", "--force", "swarmbackup")
-		node2.try("plugin", "set", "swarmbackup", "SWARMBACKUP_LOG_LEVEL=info")
+		node2.try("plugin", "set", "swarmbackup", "SWARMBACKUP_LOG_LEVEL=info", "etc.source="+filepath.Join(l.dir, "etc"))
 		node2.try("plugin", "enable", "swarmbackup")
 	})
 
@@ -164,6 +175,10 @@ func TestReinstallKeepsSettingsAndVolumes(t *testing.T) {
 	env := node2.docker("plugin", "inspect", "--format", "{{json .Settings.Env}}", "swarmbackup")
 	if !strings.Contains(env, "SWARMBACKUP_LOG_LEVEL=debug") {
 		t.Errorf("settings after the upgrade: %s", env)
+	}
+	mounts := node2.docker("plugin", "inspect", "--format", `{{range .Config.Mounts}}{{.Name}}={{.Source}} {{end}}`, "swarmbackup")
+	if !strings.Contains(mounts, "etc="+etc+" ") {
+		t.Errorf("mounts after the upgrade: %s, want etc=%s", mounts, etc)
 	}
 	if got := node2.run(vol, "cat /data/f"); got != "survives-upgrade" {
 		t.Errorf("after the upgrade the volume holds %q", got)

@@ -36,18 +36,8 @@ func totalLoss(t *testing.T, autolock bool) {
 	endpoint, secrets := labMinIO(t)
 	node1 := l.node(1)
 	repoURL := "s3:" + endpoint + "/" + unique("worstday") + "/backups"
-	env := []string{
-		"AWS_ACCESS_KEY_ID_FILE=" + filepath.Join(secrets, "aws_access_key_id"),
-		"AWS_SECRET_ACCESS_KEY_FILE=" + filepath.Join(secrets, "aws_secret_access_key"),
-		"SWARMBACKUP_PASSWORD_FILE=" + filepath.Join(secrets, "password"),
-		"SWARMBACKUP_REPO=" + repoURL,
-	}
-	pointAtTheBucket := func() {
-		for i := 1; i <= l.engines(); i++ {
-			l.node(i).configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
-		}
-	}
-	pointAtTheBucket()
+	env := bucketEnv(repoURL, secrets)
+	l.pointPluginsAt(repoURL, secrets)
 
 	stack, dir := unique("shop"), t.TempDir()
 	l.removeVolumeAfterwards(stack + "_db")
@@ -100,7 +90,7 @@ func totalLoss(t *testing.T, autolock bool) {
 			t.Fatalf("the new %s is %s, want a fresh engine", n, state)
 		}
 	}
-	pointAtTheBucket()
+	l.pointPluginsAt(repoURL, secrets)
 
 	start := time.Now()
 	args := []string{"swarmbackup", "restore", set[:12], "--full", "--yes",
@@ -205,21 +195,11 @@ networks:
 func ageTheSetsCertificate(t *testing.T, repoURL string, env []string, setID string) {
 	t.Helper()
 	ctx := context.Background()
-	vars := map[string]string{}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		vars[k] = v
-	}
-	lookup := func(name string) (string, bool) { v, ok := vars[name]; return v, ok }
-	password, err := config.Password("", lookup)
+	password, err := config.Password("", lookupIn(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := config.OpenBackend(ctx, repoURL, lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Open(ctx, be, password)
+	repo, err := repository.Open(ctx, bucket(t, repoURL, env), password)
 	if err != nil {
 		t.Fatal(err)
 	}
