@@ -123,7 +123,7 @@ func Run(ctx context.Context, repo *repository.Repository, s *backupset.Set, opt
 		if opts.Progress != nil {
 			opts.Progress("", "")
 		}
-		cp := controlPlane(ctx, repo, list, s.ControlPlane, filepath.Join(dir, "control-plane"), opts.UnlockKey)
+		cp := controlPlane(ctx, repo, list, s.ControlPlane, dir, opts.UnlockKey)
 		rec.ControlPlane = &cp
 		if cp.Problem != "" {
 			rec.Problems = append(rec.Problems, "control plane "+short(cp.Snapshot)+": "+cp.Problem)
@@ -146,8 +146,8 @@ func Run(ctx context.Context, repo *repository.Repository, s *backupset.Set, opt
 	return rec, nil
 }
 
-// controlPlane restores and decodes the control-plane backup and compares the decoded
-// store with the inventory recorded when it was taken.
+// controlPlane restores and decodes the control-plane backup below dir and compares the
+// decoded store with the inventory recorded when it was taken.
 func controlPlane(ctx context.Context, repo *repository.Repository, list []*snapshot.Snapshot, id, dir, unlockKey string) (cp ControlPlane) {
 	start := time.Now()
 	cp.Snapshot = id
@@ -169,7 +169,7 @@ func controlPlane(ctx context.Context, repo *repository.Repository, list []*snap
 	}
 	if meta.Autolock && unlockKey == "" {
 		// Restored and authenticated, not decoded: the key was not given.
-		if _, err := restorer.Restore(ctx, repo, sn.Tree, dir, restorer.Options{}); err != nil {
+		if _, err := restorer.Restore(ctx, repo, sn.Tree, filepath.Join(dir, "control-plane"), restorer.Options{}); err != nil {
 			cp.Problem = err.Error()
 		}
 		cp.Objects = controlplane.Count(recorded)

@@ -107,7 +107,12 @@ func (a *Agent) follow(ctx context.Context, job scheduledJob) {
 			continue
 		}
 		if a.claimTick(ctx, repo, job, *sched, tick) {
-			job.run(ctx, repo, *sched, tick)
+			// A handle of its own, which has read what other nodes wrote since the last tick.
+			if jobRepo, err := a.openRepo(ctx); err != nil {
+				a.log.Error("open the repository for a tick of the cluster's schedule", "job", job.name, "err", err)
+			} else {
+				job.run(ctx, jobRepo, *sched, tick)
+			}
 		}
 		tick = time.Time{}
 	}
