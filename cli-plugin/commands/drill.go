@@ -127,6 +127,6 @@ func printDrill(w io.Writer, rec *drill.Record) error {
 		fmt.Fprintf(w, "Would recover: the control plane and %d volumes (%s).\n", len(rec.Members), units.BytesSize(float64(rec.Bytes())))
 	}
 	fmt.Fprintf(w, "The drill took %s; estimated recovery of the whole set: %s (control plane, then each node's volumes, nodes in parallel), plus starting and joining the new machines.\n",
-		rec.Took.Round(100*time.Millisecond), rec.Estimate.Round(100*time.Millisecond))
+		rec.Took.Round(time.Millisecond), rec.Estimate.Round(time.Millisecond))
 	return nil
 }

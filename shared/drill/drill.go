@@ -119,19 +119,28 @@ func Run(ctx context.Context, repo *repository.Repository, s *backupset.Set, opt
 			rec.Problems = append(rec.Problems, "the set lacks "+m.String())
 		}
 	}
-	if s.ControlPlane != "" {
-		if opts.Progress != nil {
-			opts.Progress("", "")
-		}
-		cp := controlPlane(ctx, repo, list, s.ControlPlane, dir, opts.UnlockKey)
-		rec.ControlPlane = &cp
-		if cp.Problem != "" {
-			rec.Problems = append(rec.Problems, "control plane "+short(cp.Snapshot)+": "+cp.Problem)
-		}
+	// The control plane and the volumes are independent: drilled side by side.
+	if opts.Progress != nil && s.ControlPlane != "" {
+		opts.Progress("", "")
 	}
-	rec.Members, err = volumes(ctx, repo, list, s.Members, dir, opts)
-	if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	if s.ControlPlane != "" {
+		g.Go(func() error {
+			cp := controlPlane(gctx, repo, list, s.ControlPlane, dir, opts.UnlockKey)
+			rec.ControlPlane = &cp
+			return nil
+		})
+	}
+	g.Go(func() error {
+		var err error
+		rec.Members, err = volumes(gctx, repo, list, s.Members, dir, opts)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if cp := rec.ControlPlane; cp != nil && cp.Problem != "" {
+		rec.Problems = append(rec.Problems, "control plane "+short(cp.Snapshot)+": "+cp.Problem)
 	}
 	for _, m := range rec.Members {
 		if m.Problem != "" {
@@ -250,11 +259,11 @@ func volumes(ctx context.Context, repo *repository.Repository, list []*snapshot.
 	return out, g.Wait()
 }
 
-// volume restores one member into dir, checks it against its snapshot record, and removes it.
-func volume(ctx context.Context, repo *repository.Repository, list []*snapshot.Snapshot, m backupset.Member, dir string) (res Member) {
+// volume restores one member into dir, checks it against its snapshot record, and removes
+// it. Took is the restore and the check: the removal is the drill's own cost.
+func volume(ctx context.Context, repo *repository.Repository, list []*snapshot.Snapshot, m backupset.Member, dir string) Member {
 	start := time.Now()
-	res = Member{Volume: m.Volume, Host: m.Host, Snapshot: m.Snapshot}
-	defer func() { res.Took = time.Since(start) }()
+	res := Member{Volume: m.Volume, Host: m.Host, Snapshot: m.Snapshot}
 	sn, err := snapshot.Find(list, m.Snapshot)
 	if err != nil {
 		res.Problem = "the snapshot is gone from the repository"
@@ -262,12 +271,11 @@ func volume(ctx context.Context, repo *repository.Repository, list []*snapshot.S
 	}
 	defer os.RemoveAll(dir) // inside the drill's scratch directory
 	stats, err := restorer.Restore(ctx, repo, sn.Tree, dir, restorer.Options{Root: sn.Root})
-	res.Files, res.Bytes = stats.Files, stats.Bytes
-	if err != nil {
+	res.Files, res.Bytes, res.Took = stats.Files, stats.Bytes, time.Since(start)
+	switch {
+	case err != nil:
 		res.Problem = err.Error()
-		return res
-	}
-	if stats.Files != sn.Stats.Files || stats.Bytes != sn.Stats.Bytes {
+	case stats.Files != sn.Stats.Files || stats.Bytes != sn.Stats.Bytes:
 		res.Problem = fmt.Sprintf("restored %d files, %d bytes; the snapshot recorded %d files, %d bytes",
 			stats.Files, stats.Bytes, sn.Stats.Files, sn.Stats.Bytes)
 	}

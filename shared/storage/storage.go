@@ -6,6 +6,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) when an object does not exist.
@@ -39,4 +40,14 @@ type Backend interface {
 	List(ctx context.Context, prefix string, fn func(name string, size int64) error) error
 	// Delete removes an object; deleting a missing object is not an error.
 	Delete(ctx context.Context, name string) error
+}
+
+// ErrNotVersioned is returned (wrapped) by Undelete when the storage keeps no deleted objects.
+var ErrNotVersioned = errors.New("the storage keeps no deleted objects: only a versioned (or Object Lock) bucket does")
+
+// Undeleter is storage that keeps what is deleted (a versioned S3 bucket) and can bring it back.
+type Undeleter interface {
+	// Undelete brings back every object below prefix that was deleted after since, calling
+	// fn with each name, and returns how many came back.
+	Undelete(ctx context.Context, prefix string, since time.Time, fn func(name string) error) (int, error)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -46,41 +47,63 @@ func (a *Agent) RunClusterSchedule(ctx context.Context, swarmDir string) {
 			}},
 		{name: backupset.JobDrill, when: func(s *backupset.Schedule) string { return s.Drill }, run: a.drill},
 	}
+	shared := &sharedSchedule{a: a}
 	var g errgroup.Group
 	for _, job := range jobs {
 		g.Go(func() error {
-			a.follow(ctx, job)
+			a.follow(ctx, job, shared)
 			return nil
 		})
 	}
 	_ = g.Wait()
 }
 
+// sharedSchedule reads the cluster's schedule for every job of it: one read per refresh,
+// however many jobs follow it.
+type sharedSchedule struct {
+	a      *Agent
+	mu     sync.Mutex
+	repo   *repository.Repository
+	sched  *backupset.Schedule
+	loaded time.Time
+}
+
+// get returns the schedule as last read, read again when it is older than scheduleRefresh;
+// nil when this node is no manager or the schedule cannot be read.
+func (s *sharedSchedule) get(ctx context.Context) (*repository.Repository, *backupset.Schedule, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.loaded) < scheduleRefresh {
+		return s.repo, s.sched, s.loaded
+	}
+	s.loaded = time.Now()
+	cluster, err := s.a.managerOf(ctx)
+	if err == nil && cluster != "" && s.repo == nil {
+		s.repo, err = s.a.openRepo(ctx)
+	}
+	s.sched = nil
+	if err == nil && cluster != "" {
+		s.sched, err = backupset.LoadSchedule(ctx, s.repo, cluster)
+	}
+	if err != nil {
+		s.a.log.Error("read the cluster's schedule", "err", err)
+		s.repo, s.sched = nil, nil
+	}
+	return s.repo, s.sched, s.loaded
+}
+
 // follow waits for each tick of one job of the schedule and takes it when this manager wins
 // the claim.
-func (a *Agent) follow(ctx context.Context, job scheduledJob) {
+func (a *Agent) follow(ctx context.Context, job scheduledJob, shared *sharedSchedule) {
 	var repo *repository.Repository
 	var sched *backupset.Schedule
-	var cluster string
 	var loaded time.Time
 	var tick time.Time
 	expr := "" // the expression the tick was computed from
 	for ctx.Err() == nil {
 		if time.Since(loaded) >= scheduleRefresh {
-			loaded = time.Now()
-			var err error
-			cluster, err = a.managerOf(ctx)
-			if err == nil && cluster != "" && repo == nil {
-				repo, err = a.openRepo(ctx)
-			}
-			if err == nil && cluster != "" {
-				sched, err = backupset.LoadSchedule(ctx, repo, cluster)
-			}
-			if err != nil {
-				a.log.Error("read the cluster's schedule", "err", err)
-				repo, sched = nil, nil
-			}
-			if cluster == "" || (sched != nil && job.when(sched) == "") {
+			repo, sched, loaded = shared.get(ctx)
+			if sched != nil && job.when(sched) == "" {
 				sched = nil
 			}
 			// A tick already computed stands, unless the schedule changed: reading it again
