@@ -26,6 +26,9 @@ func TestNewCommandsRefuseBadInputWithOneLine(t *testing.T) {
 		{newBackupCommand(nil), []string{"--volumes", "--timeout", "-1s"}, "--timeout -1s"},
 		{newVolumeSnapshotCommand(nil), []string{"../etc"}, "is not a volume name"},
 		{newVolumeRestoreCommand(nil), []string{"db", "--to", "a/b"}, "is not a volume name"},
+		{newScheduleSetCommand(nil), []string{"--every", "@hourly", "--drill", "weekly-ish"}, "--drill"},
+		{newUndeleteCommand(nil), []string{"--before", "yesterday"}, "--before \"yesterday\""},
+		{newDrillCommand(nil), []string{"a", "b"}, "accepts at most 1 arg"},
 	} {
 		c.cmd.SetArgs(c.args)
 		c.cmd.SetOut(io.Discard)

@@ -41,6 +41,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		newScheduleCommand(dockerCli),
 		newVerifyCommand(dockerCli),
 		newStatusCommand(dockerCli),
+		newUndeleteCommand(dockerCli),
 		newVersionCommand(dockerCli),
 		newVolumeCommand(dockerCli),
 	)
