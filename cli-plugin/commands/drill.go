@@ -114,6 +114,9 @@ func printDrill(w io.Writer, rec *drill.Record) error {
 	}
 	for _, m := range rec.Members {
 		state := "ok"
+		if m.PrivilegedCount > 0 {
+			state = fmt.Sprintf("ok, holds %d set-user/group-ID file(s) or device node(s): %s", m.PrivilegedCount, strings.Join(m.Privileged, ", "))
+		}
 		if m.Problem != "" {
 			state = "DAMAGED"
 		}

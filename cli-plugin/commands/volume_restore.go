@@ -56,6 +56,10 @@ func runVolumeRestore(ctx context.Context, dockerCli command.Cli, opts volumeRes
 	if job.State == agentapi.JobFailed {
 		return fmt.Errorf("%s", job.Error)
 	}
+	if job.PrivilegedCount > 0 {
+		fmt.Fprintf(dockerCli.Err(), "warning: the restored data holds %d set-user/group-ID file(s) or device node(s): %s\n",
+			job.PrivilegedCount, strings.Join(job.Privileged, ", "))
+	}
 	if opts.quiet {
 		_, err = fmt.Fprintln(dockerCli.Out(), job.Snapshot)
 		return err

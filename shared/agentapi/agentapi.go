@@ -90,6 +90,10 @@ type Job struct {
 	// Progress while running: bytes done, of a total when known (0: unknown).
 	BytesDone  uint64
 	BytesTotal uint64
+	// Privileged names the set-user/group-ID files and device nodes a restore made (the
+	// first few); PrivilegedCount counts them.
+	Privileged      []string `json:",omitempty"`
+	PrivilegedCount uint64   `json:",omitempty"`
 }
 
 // ErrorResponse is how the plugin protocol carries an error.

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +86,7 @@ func TestRestoreReproducesContentAndMetadata(t *testing.T) {
 	must(t, os.Symlink("../big.bin", filepath.Join(src, "dir/link")))
 	must(t, os.Link(filepath.Join(src, "big.bin"), filepath.Join(src, "dir/hard.bin")))
 	must(t, syscall.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	must(t, syscall.Mknod(filepath.Join(src, "dir/null"), syscall.S_IFCHR|0o666, 1<<8|3))
 	sparse := filepath.Join(src, "sparse.img")
 	f, err := os.Create(sparse)
 	must(t, err)
@@ -104,6 +107,11 @@ func TestRestoreReproducesContentAndMetadata(t *testing.T) {
 	}
 	if stats.Links != 1 {
 		t.Errorf("restored %d hardlinks, want 1", stats.Links)
+	}
+	// What grants more than its owner's rights is named: the setuid file and the device node.
+	sort.Strings(stats.Privileged)
+	if stats.PrivilegedCount != 2 || strings.Join(stats.Privileged, " ") != "dir/null dir/small.txt" {
+		t.Errorf("privileged entries: %d %q", stats.PrivilegedCount, stats.Privileged)
 	}
 
 	got, _ := os.ReadFile(filepath.Join(dst, "big.bin"))

@@ -65,7 +65,10 @@ type Member struct {
 	Files    uint64        `json:"files"`
 	Bytes    uint64        `json:"bytes"`
 	Took     time.Duration `json:"took"`
-	Problem  string        `json:"problem,omitempty"`
+	// Privileged names the set-user/group-ID files and device nodes the volume would bring back.
+	Privileged      []string `json:"privileged,omitempty"`
+	PrivilegedCount uint64   `json:"privileged_count,omitempty"`
+	Problem         string   `json:"problem,omitempty"`
 }
 
 // Record is one drill's result.
@@ -272,6 +275,7 @@ func volume(ctx context.Context, repo *repository.Repository, list []*snapshot.S
 	defer os.RemoveAll(dir) // inside the drill's scratch directory
 	stats, err := restorer.Restore(ctx, repo, sn.Tree, dir, restorer.Options{Root: sn.Root})
 	res.Files, res.Bytes, res.Took = stats.Files, stats.Bytes, time.Since(start)
+	res.Privileged, res.PrivilegedCount = stats.Privileged, stats.PrivilegedCount
 	switch {
 	case err != nil:
 		res.Problem = err.Error()

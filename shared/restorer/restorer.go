@@ -36,6 +36,26 @@ type Options struct {
 type Stats struct {
 	Files, Dirs, Links uint64
 	Bytes              uint64
+	// Privileged names what the restore made that grants more than its owner's rights: set-user
+	// or set-group ID files and device nodes, relative to the target (the first
+	// maxPrivilegedNamed); PrivilegedCount counts them all. A restore says so, since a backup
+	// is what a container once wrote.
+	Privileged      []string
+	PrivilegedCount uint64
+}
+
+const maxPrivilegedNamed = 20
+
+// privileged notes an entry that grants more than its owner's rights.
+func (r *restore) privileged(path string) {
+	r.stats.PrivilegedCount++
+	if len(r.stats.Privileged) < maxPrivilegedNamed {
+		rel, err := filepath.Rel(r.dir, path)
+		if err != nil {
+			rel = path
+		}
+		r.stats.Privileged = append(r.stats.Privileged, rel)
+	}
 }
 
 // target is one place a blob's content goes.
@@ -123,6 +143,9 @@ func (r *restore) plan(ctx context.Context, treeID repository.ID, dir string) er
 			if err := r.createFile(path, n); err != nil {
 				return err
 			}
+			if n.Mode&(os.ModeSetuid|os.ModeSetgid) != 0 {
+				r.privileged(path)
+			}
 		case snapshot.TypeSymlink:
 			if err := os.Symlink(n.LinkTarget, path); err != nil {
 				return fmt.Errorf("create symlink %s: %w", path, err)
@@ -133,6 +156,9 @@ func (r *restore) plan(ctx context.Context, treeID repository.ID, dir string) er
 		default:
 			if err := mknod(path, n); err != nil {
 				return err
+			}
+			if n.Type == snapshot.TypeDevice || n.Type == snapshot.TypeCharDev {
+				r.privileged(path)
 			}
 			r.files = append(r.files, &fileState{path: path, node: n})
 		}

@@ -149,6 +149,11 @@ func (a *Agent) restore(job *agentapi.Job, req agentapi.RestoreRequest, report f
 		return err
 	}
 	job.Snapshot, job.Files, job.Bytes = sn.ID.String(), stats.Files, stats.Bytes
+	job.Privileged, job.PrivilegedCount = stats.Privileged, stats.PrivilegedCount
+	if stats.PrivilegedCount > 0 {
+		a.log.Warn("the restored data holds set-user/group-ID files or device nodes", "volume", req.Target,
+			"count", stats.PrivilegedCount, "first", stats.Privileged)
+	}
 	a.log.Info("volume restored", "volume", req.Target, "from", req.Volume, "snapshot", sn.ID.Short(),
 		"files", stats.Files, "bytes", stats.Bytes, "duration", time.Since(start).Round(time.Millisecond).String())
 	return nil
