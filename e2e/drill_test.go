@@ -113,9 +113,9 @@ func TestADrillPassesOnAGoodSetAndNamesTheVolumeWhoseDataIsDamaged(t *testing.T)
 
 	// Both drills are recorded; status fails on the last one.
 	var rows []lsRow
-	out := node1.dockerEnv(env, "swarmbackup", "ls", "--kind", "drill", "--format", "json")
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 {
-		t.Fatalf("ls --kind drill: %v\n%s", err, out)
+	jsonLines(t, node1.dockerEnv(env, "swarmbackup", "ls", "--kind", "drill", "--format", "json"), &rows)
+	if len(rows) != 2 {
+		t.Fatalf("ls --kind drill lists %d drills, want 2", len(rows))
 	}
 	if r := node1.tryEnv(env, "swarmbackup", "status"); r.err == nil || !strings.Contains(r.stderr, "the last drill") {
 		t.Errorf("status after a failed drill: %s", r)
@@ -135,10 +135,8 @@ func TestTheClusterDrillsItsNewestSetOnSchedule(t *testing.T) {
 	t.Cleanup(func() { node1.tryEnv(env, "swarmbackup", "schedule", "rm") })
 
 	// The managers read the schedule within 30 s; one of them drills at the next tick.
-	var rows []lsRow
 	l.eventually("a scheduled drill to be recorded", 90*time.Second, func() bool {
-		out := node1.tryEnv(env, "swarmbackup", "ls", "--kind", "drill", "--format", "json").stdout
-		return json.Unmarshal([]byte(out), &rows) == nil && len(rows) > 0
+		return node1.tryEnv(env, "swarmbackup", "ls", "--kind", "drill", "-q").stdout != ""
 	})
 	out := node1.dockerEnv(env, "swarmbackup", "status", "--format", "{{json .Drill}}")
 	var drill struct {

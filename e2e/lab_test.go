@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -126,6 +127,25 @@ func (n *node) docker(args ...string) string {
 }
 
 // dockerFails runs a command that must fail, and returns its error output.
+// jsonLines decodes what `--format json` prints for a list: one object per line, as docker
+// prints them.
+func jsonLines(t *testing.T, out string, into any) {
+	t.Helper()
+	var items []json.RawMessage
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line != "" {
+			items = append(items, json.RawMessage(line))
+		}
+	}
+	list, err := json.Marshal(items)
+	if err == nil {
+		err = json.Unmarshal(list, into)
+	}
+	if err != nil {
+		t.Fatalf("--format json, one object per line: %v\n%s", err, out)
+	}
+}
+
 // dockerEnv runs docker with extra environment (a repository's, say) and fails the test
 // when it fails.
 func (n *node) dockerEnv(env []string, args ...string) string {

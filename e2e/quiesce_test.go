@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,10 +227,7 @@ func (n *node) quiesceOf(id string) *quiesceRecord {
 		ID      string         `json:"id"`
 		Quiesce *quiesceRecord `json:"quiesce"`
 	}
-	out := n.docker("swarmbackup", "volume", "ls", "--format", "json")
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		n.lab.t.Fatalf("volume ls --format json: %v", err)
-	}
+	jsonLines(n.lab.t, n.docker("swarmbackup", "volume", "ls", "--format", "json"), &list)
 	for _, s := range list {
 		if s.ID == id {
 			return s.Quiesce

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,9 +51,7 @@ func (n *node) listSnapshots(env []string, args ...string) []listed {
 		n.lab.t.Fatal(r)
 	}
 	var out []listed
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		n.lab.t.Fatalf("ls --format json: %v\n%s", err, r.stdout)
-	}
+	jsonLines(n.lab.t, r.stdout, &out)
 	return out
 }
 

@@ -42,10 +42,7 @@ type lsRow struct {
 func (n *node) lsRows(args ...string) []lsRow {
 	n.lab.t.Helper()
 	var rows []lsRow
-	out := n.docker(append([]string{"swarmbackup", "ls", "--format", "json"}, args...)...)
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		n.lab.t.Fatalf("ls --format json: %v\n%s", err, out)
-	}
+	jsonLines(n.lab.t, n.docker(append([]string{"swarmbackup", "ls", "--format", "json"}, args...)...), &rows)
 	return rows
 }
 

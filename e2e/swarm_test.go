@@ -165,9 +165,7 @@ func TestReplaceBringsBackWhatWasChanged(t *testing.T) {
 	}
 	plan := func(args ...string) map[string]string { // name -> action (reason)
 		var steps []struct{ Name, Action, Reason string }
-		if err := json.Unmarshal([]byte(restore(append(args, "--dry-run", "--format", "json")...)), &steps); err != nil {
-			t.Fatal(err)
-		}
+		jsonLines(t, restore(append(args, "--dry-run", "--format", "json")...), &steps)
 		out := map[string]string{}
 		for _, s := range steps {
 			out[s.Name] = strings.TrimSpace(s.Action + " " + s.Reason)
