@@ -122,7 +122,7 @@ func runFullRestore(ctx context.Context, dockerCli command.Cli, opts restoreOpti
 func printRecovered(out io.Writer, meta controlplane.Metadata, set *backupset.Set, res controlplane.Result, took time.Duration) {
 	fmt.Fprintf(out, "Recovered in %s: the control plane with %s.\n", took.Round(100*time.Millisecond), describeCounts(meta.Counts))
 	if set != nil && len(set.Members) > 0 {
-		fmt.Fprintf(out, "Armed: %d volumes (%s) fill from set %s as their tasks land (docker swarmbackup status shows them):\n",
+		fmt.Fprintf(out, "Armed: %d volumes (%s) fill from set %s as their tasks land (docker volume inspect on their node shows the fill):\n",
 			len(set.Members), units.BytesSize(float64(set.Bytes())), shorten(set.ID, 12))
 		for _, m := range set.Members {
 			fmt.Fprintf(out, "  %s (from %s, snapshot %s, %s)\n", m.Volume, m.Host, shorten(m.Snapshot, 12), units.BytesSize(float64(m.Bytes)))
