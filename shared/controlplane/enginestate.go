@@ -43,6 +43,20 @@ func takeEngineState(swarmDir string) (engineState, error) {
 	return st, nil
 }
 
+// addressed is the state the restored manager starts with: moved to the address given, or,
+// when the backup recorded none (a manager that joined without --advertise-addr, whose
+// engine chose then), the address the cluster knew it by: on a new host with several
+// interfaces the engine cannot choose by itself.
+func (st engineState) addressed(given, known string) engineState {
+	switch {
+	case given != "" && given != st.AdvertiseAddr:
+		return st.movedTo(given)
+	case st.AdvertiseAddr == "" && known != "":
+		st.AdvertiseAddr = known
+	}
+	return st
+}
+
 // movedTo is the state for a host that advertises another address than the backup's: a
 // listen or data path address bound to the old host follows the advertised one.
 func (st engineState) movedTo(advertise string) engineState {

@@ -39,3 +39,20 @@ func TestEngineStateIsTakenOutOfTheRestoredDirectory(t *testing.T) {
 		t.Errorf("a directory without a state file: %+v, %v", st, err)
 	}
 }
+
+// A manager that joined without --advertise-addr recorded no address: the restore advertises
+// the one the cluster knew it by, since a new host with several interfaces (docker_gwbridge
+// among them) makes the engine refuse to choose.
+func TestARestoredManagerAdvertisesTheAddressTheClusterKnewItBy(t *testing.T) {
+	joinedPlain := engineState{ListenAddr: "0.0.0.0:2377"}
+	if got := joinedPlain.addressed("", "192.168.213.11"); got.AdvertiseAddr != "192.168.213.11" || got.ListenAddr != "0.0.0.0:2377" {
+		t.Errorf("no address recorded: %+v, want the known one", got)
+	}
+	if got := joinedPlain.addressed("10.0.0.9", "192.168.213.11"); got.AdvertiseAddr != "10.0.0.9" {
+		t.Errorf("an address given: %+v, want it", got)
+	}
+	recorded := engineState{ListenAddr: "10.0.0.1:2377", AdvertiseAddr: "10.0.0.1:2377"}
+	if got := recorded.addressed("", "192.168.213.11"); got != recorded {
+		t.Errorf("an address recorded: %+v, want it kept", got)
+	}
+}

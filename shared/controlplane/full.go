@@ -174,10 +174,7 @@ func (f *FullRestore) stage(staging string) (engineState, swarmstate.Identity, t
 	if st, err = takeEngineState(staging); err != nil {
 		return st, id, expired, err
 	}
-	if f.AdvertiseAddr != "" && f.AdvertiseAddr != st.AdvertiseAddr {
-		st = st.movedTo(f.AdvertiseAddr)
-	}
-	return st, id, expired, nil
+	return st.addressed(f.AdvertiseAddr, f.Backup.Meta.NodeAddr), id, expired, nil
 }
 
 // renewCertificate gives the staged manager a fresh certificate from the backup's root CA
