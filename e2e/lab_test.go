@@ -5,9 +5,9 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
