@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage"
@@ -23,6 +24,31 @@ type leaseRecord struct {
 	Holder  string     `json:"holder"` // who, in words: "node2 (pid 42)"
 	Lock    lockRecord `json:"lock"`   // for the liveness check
 	Expires time.Time  `json:"expires"`
+}
+
+// leasesHeld names the leases this process holds now. A lease record of this process that
+// is not among them is one whose release failed (the storage was unreachable): this
+// process knows it is over, and takes it again at once instead of waiting for its expiry.
+var leasesHeld = struct {
+	sync.Mutex
+	names map[string]bool
+}{names: map[string]bool{}}
+
+func markLeaseHeld(name string, held bool) {
+	leasesHeld.Lock()
+	defer leasesHeld.Unlock()
+	if held {
+		leasesHeld.names[name] = true
+	} else {
+		delete(leasesHeld.names, name)
+	}
+}
+
+// leftByThisProcess reports whether a lease record is this process's own and no longer held.
+func leftByThisProcess(name string, rec *leaseRecord) bool {
+	leasesHeld.Lock()
+	defer leasesHeld.Unlock()
+	return rec.Lock.Instance == processInstance && !leasesHeld.names[name]
 }
 
 // Lease is a held lease; it is renewed while held.
@@ -65,7 +91,7 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 		if stored == nil {
 			continue // released meanwhile: create it again
 		}
-		if held != nil && time.Now().Before(held.Expires) && !r.holderDied(held.Lock) {
+		if held != nil && time.Now().Before(held.Expires) && !r.holderDied(held.Lock) && !leftByThisProcess(name, held) {
 			return nil, fmt.Errorf("%s is %w: %s since %s", chain, ErrLeased, held.Holder, held.Lock.Time.Format(time.RFC3339))
 		}
 		// Expired or abandoned: of the writers that found this very record, one takes it over.
@@ -118,6 +144,7 @@ func (r *Repository) claimTakeover(ctx context.Context, name string, stored, pla
 func (r *Repository) holdLease(ctx context.Context, name string, rec leaseRecord) *Lease {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Lease{repo: r, name: name, rec: rec, cancel: cancel, done: make(chan struct{})}
+	markLeaseHeld(name, true)
 	go l.renew(rctx)
 	return l
 }
@@ -163,9 +190,11 @@ func (l *Lease) renew(ctx context.Context) {
 	}
 }
 
-// Release gives the lease up.
+// Release gives the lease up. When the storage cannot be reached the record stays behind;
+// this process takes it again at its next try, any other after the expiry.
 func (l *Lease) Release(ctx context.Context) error {
 	l.cancel()
 	<-l.done
+	markLeaseHeld(l.name, false)
 	return l.repo.be.Delete(context.WithoutCancel(ctx), l.name)
 }

@@ -21,12 +21,15 @@ const (
 )
 
 type lockRecord struct {
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	BootID    string    `json:"boot_id,omitempty"`
-	Start     uint64    `json:"start,omitempty"`  // the process's start time, in ticks since boot
-	PIDNS     string    `json:"pid_ns,omitempty"` // PIDs mean something only in the same namespace
-	Agent     string    `json:"agent,omitempty"`  // the long-lived program the process runs for, if any
+	Host   string `json:"host"`
+	PID    int    `json:"pid"`
+	BootID string `json:"boot_id,omitempty"`
+	Start  uint64 `json:"start,omitempty"`  // the process's start time, in ticks since boot
+	PIDNS  string `json:"pid_ns,omitempty"` // PIDs mean something only in the same namespace
+	Agent  string `json:"agent,omitempty"`  // the long-lived program the process runs for, if any
+	// Instance is random for each process: a record naming this process is known to be its
+	// own, whatever its PID looks like from here.
+	Instance  string    `json:"instance,omitempty"`
 	Purpose   string    `json:"purpose"`
 	Exclusive bool      `json:"exclusive"`
 	Time      time.Time `json:"time"`
@@ -128,8 +131,11 @@ func (r *Repository) SetAgent(name string) { r.agent = name }
 func (r *Repository) holder() lockRecord {
 	host, _ := os.Hostname()
 	return lockRecord{Host: host, PID: os.Getpid(), BootID: bootID(), Start: processStart(os.Getpid()),
-		PIDNS: pidNamespace(), Agent: r.agent, Time: time.Now().UTC()}
+		PIDNS: pidNamespace(), Agent: r.agent, Instance: processInstance, Time: time.Now().UTC()}
 }
+
+// processInstance identifies this process in the locks and leases it writes.
+var processInstance = NewRandomID().String()
 
 // holderDied reports whether a lock was taken by a process certainly gone, so that a killed
 // backup or prune does not block the next run until its lock is stale. Certainty needs the

@@ -23,7 +23,7 @@ func TestALiveLockOnAClonedMachineIsNotTakenForDead(t *testing.T) {
 	r, err := Init(ctx, newBackend(t), "pw")
 	must(t, err)
 	clone := r.holder()
-	clone.BootID, clone.PID, clone.Purpose = "a-clone's-boot", 4242, "backup of volume db"
+	clone.BootID, clone.PID, clone.Purpose, clone.Instance = "a-clone's-boot", 4242, "backup of volume db", "a clone's process"
 	id, err := r.SaveFile(ctx, LockFile, clone)
 	must(t, err)
 	if l, err := r.Lock(ctx, true, "prune"); !errors.Is(err, ErrLocked) {
@@ -230,4 +230,39 @@ func abandonLease(t *testing.T, r *Repository, chain string) (string, []byte, lo
 	stored := r.crypt.seal(nil, plain, []byte(name))
 	must(t, r.be.Put(context.Background(), name, stored))
 	return name, stored, gone
+}
+
+// unreachableDeletes fails every delete of a lease, as an outage of the storage would.
+type unreachableDeletes struct{ storage.Backend }
+
+func (b unreachableDeletes) Delete(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, "leases/") {
+		return errors.New("cannot reach the storage")
+	}
+	return b.Backend.Delete(ctx, name)
+}
+
+// A lease whose release failed (the storage went away at the end of a backup) does not
+// refuse this process's next backup of the chain until it expires; while it is held,
+// it refuses.
+func TestALeaseWhoseReleaseFailedIsTakenAgainByItsProcess(t *testing.T) {
+	ctx := context.Background()
+	be := newBackend(t)
+	_, err := Init(ctx, be, "pw")
+	must(t, err)
+	r, err := Open(ctx, unreachableDeletes{be}, "pw")
+	must(t, err)
+	l, err := r.TakeLease(ctx, "volume db", "node2")
+	must(t, err)
+	if _, err := r.TakeLease(ctx, "volume db", "node2"); !errors.Is(err, ErrLeased) {
+		t.Fatalf("a lease this process holds was taken again: %v", err)
+	}
+	if err := l.Release(ctx); err == nil {
+		t.Fatal("the release succeeded although the storage was unreachable")
+	}
+	again, err := r.TakeLease(ctx, "volume db", "node2")
+	if err != nil {
+		t.Fatalf("the next backup after a failed release: %v", err)
+	}
+	_ = again.Release(ctx)
 }
