@@ -483,7 +483,7 @@ func (l *lab) joinAgain(survivor *node, gone []*node) {
 		}
 	}
 	for _, n := range gone {
-		n.docker("swarm", "join", "--token", token, addr+":2377")
+		n.join(token, addr)
 	}
 	// The workers' entries went with the others: they join the restored cluster anew,
 	// drained as the lab keeps them.
@@ -491,9 +491,25 @@ func (l *lab) joinAgain(survivor *node, gone []*node) {
 	for i := l.nodes + 1; i <= l.engines(); i++ {
 		w := l.node(i)
 		w.try("swarm", "leave", "--force")
-		w.docker("swarm", "join", "--token", workerToken, addr+":2377")
+		w.join(workerToken, addr)
 		survivor.docker("node", "update", "--availability", "drain", w.docker("info", "--format", "{{.Swarm.NodeID}}"))
 	}
+}
+
+// join joins this node to the swarm at addr. A join the engine gives up waiting for (20 s,
+// on a busy host) goes on in the background, as its message says: wait for it there.
+func (n *node) join(token, addr string) {
+	n.lab.t.Helper()
+	r := n.try("swarm", "join", "--token", token, addr+":2377")
+	if r.err == nil {
+		return
+	}
+	if !strings.Contains(r.stderr, "continue in the background") {
+		n.lab.t.Fatal(r)
+	}
+	n.lab.eventually(n.String()+" to finish joining", 90*time.Second, func() bool {
+		return n.try("info", "--format", "{{.Swarm.LocalNodeState}}").stdout == "active"
+	})
 }
 
 // stopAllBut stops every engine of the lab except the survivor's, as if those managers were
