@@ -188,23 +188,47 @@ func (b *Backend) ReadAt(ctx context.Context, name string, offset int64, buf []b
 	if len(buf) == 0 {
 		return nil
 	}
+	// A transfer that breaks off mid-body (the endpoint went away, a connection reset) is
+	// tried again, a little later each time; a missing endpoint fails the next try at once.
+	var err error
+	for try, wait := 0, 500*time.Millisecond; try < 3; try, wait = try+1, wait*2 {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		var broke bool
+		if broke, err = b.readAt(ctx, name, offset, buf); !broke {
+			return err
+		}
+	}
+	return err
+}
+
+// readAt reads one range; broke says the transfer broke off and may be tried again.
+func (b *Backend) readAt(ctx context.Context, name string, offset int64, buf []byte) (broke bool, err error) {
 	var opts minio.GetObjectOptions
 	if err := opts.SetRange(offset, offset+int64(len(buf))-1); err != nil {
-		return err
+		return false, err
 	}
-	body, _, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
+	body, info, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.cfg.Bucket, b.key(name), opts)
 	if err != nil {
-		return b.wrap("get", name, err)
+		return false, b.wrap("get", name, err)
 	}
 	defer body.Close()
 	n, err := io.ReadFull(body, buf)
 	if err == io.ErrUnexpectedEOF || (err == io.EOF && n < len(buf)) {
-		return fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, len(buf))
+		if info.Size < int64(len(buf)) {
+			return false, fmt.Errorf("%s: short read at %d: %d of %d bytes", name, offset, n, len(buf))
+		}
+		return true, fmt.Errorf("read %s from S3 endpoint %s (bucket %q): the transfer broke off after %d of %d bytes", name, b.cfg.Endpoint, b.cfg.Bucket, n, len(buf))
 	}
 	if err != nil {
-		return b.wrap("get", name, err)
+		return true, b.wrap("get", name, err)
 	}
-	return nil
+	return false, nil
 }
 
 func (b *Backend) Stat(ctx context.Context, name string) (int64, error) {
