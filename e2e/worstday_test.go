@@ -34,9 +34,12 @@ func TestTheWholeClusterComesBackFromTheBucketAlone(t *testing.T) {
 func totalLoss(t *testing.T, autolock bool) {
 	l := newLab(t)
 	endpoint, secrets := labMinIO(t)
-	// The manager that takes the set, and the first new machine. In the autolocked run it is
-	// node2, which joined the cluster the first run restored without --advertise-addr: its
-	// backup records no address, and the fresh engine, with several interfaces, cannot choose.
+	// A cluster formed afresh: the lab's swarm has been through several force-new-cluster
+	// restores and rejoins by now, after which a fresh manager's join to the restored cluster
+	// was seen to hang (see the issue notes); the day this test stands for starts from an
+	// ordinary cluster.
+	l.freshSwarm()
+	// The manager that takes the set, and the first new machine: node1, then node2.
 	first := l.node(1)
 	if autolock {
 		first = l.node(2)
@@ -152,6 +155,26 @@ func totalLoss(t *testing.T, autolock bool) {
 		t.Errorf("docker stack ls does not show %s again:\n%s", stack, ls)
 	}
 	first.try("network", "rm", network)
+}
+
+// freshSwarm replaces every engine by a fresh one with the plugin installed and forms the
+// lab's swarm again: managers, and workers drained.
+func (l *lab) freshSwarm() {
+	l.t.Helper()
+	for i := 1; i <= l.engines(); i++ {
+		n := l.node(i)
+		if out, err := exec.Command(labScript(), "wipe", fmt.Sprint(i)).CombinedOutput(); err != nil {
+			l.t.Fatalf("wipe %s: %v\n%s", n, err, out)
+		}
+		install := exec.Command(filepath.Join(filepath.Dir(labScript()), "install"))
+		install.Env = n.env()
+		if out, err := install.CombinedOutput(); err != nil {
+			l.t.Fatalf("install the plugin on the new %s: %v\n%s", n, err, out)
+		}
+	}
+	if out, err := exec.Command(labScript(), "up", fmt.Sprint(l.nodes), fmt.Sprint(l.workers)).CombinedOutput(); err != nil {
+		l.t.Fatalf("form the lab's swarm: %v\n%s", err, out)
+	}
 }
 
 // deployStatefulStack deploys two services, each with a swarmbackup volume of its own,
