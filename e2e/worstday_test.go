@@ -87,14 +87,7 @@ func totalLoss(t *testing.T, autolock bool) {
 	// Every machine is lost; new ones come up outside any swarm with the plugin installed.
 	for i := 1; i <= l.engines(); i++ {
 		n := l.node(i)
-		if out, err := exec.Command(labScript(), "wipe", fmt.Sprint(i)).CombinedOutput(); err != nil {
-			t.Fatalf("wipe %s: %v\n%s", n, err, out)
-		}
-		install := exec.Command(filepath.Join(filepath.Dir(labScript()), "install"))
-		install.Env = n.env()
-		if out, err := install.CombinedOutput(); err != nil {
-			t.Fatalf("install the plugin on the new %s: %v\n%s", n, err, out)
-		}
+		n.replaceByAFreshEngine()
 		if state := n.docker("info", "--format", "{{.Swarm.LocalNodeState}}"); state != "inactive" {
 			t.Fatalf("the new %s is %s, want a fresh engine", n, state)
 		}
@@ -157,20 +150,26 @@ func totalLoss(t *testing.T, autolock bool) {
 	first.try("network", "rm", network)
 }
 
+// replaceByAFreshEngine replaces this node's engine by a fresh one, its whole state gone,
+// with the plugin installed: a new machine.
+func (n *node) replaceByAFreshEngine() {
+	n.lab.t.Helper()
+	if out, err := exec.Command(labScript(), "wipe", fmt.Sprint(n.n)).CombinedOutput(); err != nil {
+		n.lab.t.Fatalf("wipe %s: %v\n%s", n, err, out)
+	}
+	install := exec.Command(filepath.Join(filepath.Dir(labScript()), "install"))
+	install.Env = n.env()
+	if out, err := install.CombinedOutput(); err != nil {
+		n.lab.t.Fatalf("install the plugin on the new %s: %v\n%s", n, err, out)
+	}
+}
+
 // freshSwarm replaces every engine by a fresh one with the plugin installed and forms the
 // lab's swarm again: managers, and workers drained.
 func (l *lab) freshSwarm() {
 	l.t.Helper()
 	for i := 1; i <= l.engines(); i++ {
-		n := l.node(i)
-		if out, err := exec.Command(labScript(), "wipe", fmt.Sprint(i)).CombinedOutput(); err != nil {
-			l.t.Fatalf("wipe %s: %v\n%s", n, err, out)
-		}
-		install := exec.Command(filepath.Join(filepath.Dir(labScript()), "install"))
-		install.Env = n.env()
-		if out, err := install.CombinedOutput(); err != nil {
-			l.t.Fatalf("install the plugin on the new %s: %v\n%s", n, err, out)
-		}
+		l.node(i).replaceByAFreshEngine()
 	}
 	if out, err := exec.Command(labScript(), "up", fmt.Sprint(l.nodes), fmt.Sprint(l.workers)).CombinedOutput(); err != nil {
 		l.t.Fatalf("form the lab's swarm: %v\n%s", err, out)
