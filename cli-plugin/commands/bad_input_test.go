@@ -30,7 +30,7 @@ func TestNewCommandsRefuseBadInputWithOneLine(t *testing.T) {
 		{newUndeleteCommand(nil), []string{"--before", "yesterday"}, "--before \"yesterday\""},
 		{newDrillCommand(nil), []string{"a", "b"}, "accepts at most 1 arg"},
 	} {
-		c.cmd.SetArgs(c.args)
+		c.cmd.SetArgs(append([]string{}, c.args...)) // never nil: cobra would read the test binary's own arguments
 		c.cmd.SetOut(io.Discard)
 		c.cmd.SetErr(io.Discard)
 		c.cmd.SilenceUsage, c.cmd.SilenceErrors = true, true

@@ -2,9 +2,9 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
@@ -47,16 +47,25 @@ func runDiff(ctx context.Context, dockerCli command.Cli, opts diffOptions, id st
 	if changes == nil {
 		changes = []controlplane.Change{}
 	}
-	return writeFormatted(dockerCli.Out(), opts.format, changes, func(w io.Writer) error {
-		if len(changes) == 0 {
-			_, err := fmt.Fprintf(w, "the cluster matches backup %s\n", sn.ID.Short())
-			return err
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CHANGE\tKIND\tNAME\tDETAIL")
-		for _, c := range changes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Change, c.Kind, c.Name, c.Detail)
-		}
-		return tw.Flush()
-	})
+	if len(changes) == 0 && (opts.format == "" || opts.format == formatTable) {
+		_, err := fmt.Fprintf(dockerCli.Out(), "the cluster matches backup %s\n", sn.ID.Short())
+		return err
+	}
+	return writeChanges(dockerCli.Out(), listFormat{format: opts.format}, changes)
 }
+
+const diffTable = "table {{.Change}}\t{{.Kind}}\t{{.Name}}\t{{.Detail}}"
+
+func writeChanges(out io.Writer, f listFormat, changes []controlplane.Change) error {
+	return writeRows(out, f, diffTable, nil, changes, func(c controlplane.Change, _ bool) row { return changeRow{c} })
+}
+
+// changeRow is a line of `diff`.
+type changeRow struct{ c controlplane.Change }
+
+func (r changeRow) FullHeader() any              { return nil }
+func (r changeRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.c) }
+func (r changeRow) Change() string               { return r.c.Change }
+func (r changeRow) Kind() string                 { return r.c.Kind }
+func (r changeRow) Name() string                 { return r.c.Name }
+func (r changeRow) Detail() string               { return r.c.Detail }

@@ -22,6 +22,7 @@ type inspectOptions struct {
 	format           string
 	showSecretValues bool
 	unlockKeyFile    string
+	noTrunc          bool
 }
 
 // inspectResult is what `inspect --format json` prints.
@@ -44,6 +45,7 @@ func newInspectCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	cmd.Flags().BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate object IDs")
 	cmd.Flags().BoolVar(&opts.showSecretValues, "show-secret-values", false, "Also print the secrets' values")
 	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key the swarm had at backup time, if it was autolocked")
 	return cmd
@@ -139,7 +141,11 @@ func runInspect(ctx context.Context, dockerCli command.Cli, opts inspectOptions,
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nKIND\tNAME\tID\tLABELS\tDETAIL")
 		for _, o := range objects {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, shorten(o.ID, 12), pairs(o.Labels), pairs(o.Detail))
+			id := o.ID
+			if !opts.noTrunc {
+				id = shorten(id, 12)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, id, pairs(o.Labels), pairs(o.Detail))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

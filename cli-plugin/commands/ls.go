@@ -2,10 +2,10 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -18,10 +18,9 @@ import (
 )
 
 type lsOptions struct {
-	repo   repoOptions
-	format string
-	quiet  bool
-	kind   string
+	repo repoOptions
+	listFormat
+	kind string
 }
 
 // snapshotSummary is one row of `ls`, and what --format json prints.
@@ -94,8 +93,7 @@ func newLsCommand(dockerCli command.Cli) *cobra.Command {
 
 func (opts *lsOptions) addFlags(cmd *cobra.Command) {
 	opts.repo.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
-	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only show IDs")
+	opts.listFormat.addFlags(cmd.Flags(), "Only show IDs")
 }
 
 func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
@@ -146,56 +144,89 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time.Before(rows[j].Time) })
-	out := dockerCli.Out()
-	if opts.quiet {
-		for _, r := range rows {
-			fmt.Fprintln(out, r.ID[:12])
-		}
-		return nil
+	table := lsTable
+	if opts.kind == snapshot.KindVolume {
+		table = volumeLsTable
 	}
-	return writeFormatted(out, opts.format, rows, func(w io.Writer) error {
-		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-		volumes := opts.kind == snapshot.KindVolume
-		if volumes {
-			fmt.Fprintln(tw, "ID\tTIME\tVOLUME\tNODE\tSIZE\tFILES\tQUIESCE")
-		} else {
-			fmt.Fprintln(tw, "ID\tTIME\tKIND\tCLUSTER/VOLUME\tNODE/STATE\tSIZE\tOBJECTS")
-		}
-		for _, r := range rows {
-			// The host name reads better than the node ID, which --format json also gives.
-			node := r.Host
-			if node == "" {
-				node = r.Node
-			}
-			when := r.Time.Local().Format("2006-01-02 15:04:05")
-			if volumes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID[:12], when, r.Source, shorten(node, 12),
-					units.BytesSize(float64(r.Size)), r.Objects, describeQuiesce(r.Quiesce))
-				continue
-			}
-			if r.Kind == kindDrill {
-				state := "passed"
-				if !*r.Passed {
-					state = "FAILED"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when, r.Kind,
-					"of set "+shorten(r.Set, 12), state, units.BytesSize(float64(r.Size)), r.Objects)
-				continue
-			}
-			if r.Kind == kindSet {
-				state := "complete"
-				if !*r.Complete {
-					state = "partial"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when, r.Kind,
-					fmt.Sprintf("%d volumes on %d nodes", r.Volumes, r.Nodes), state, units.BytesSize(float64(r.Size)), r.Objects)
-				continue
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID[:12], when,
-				r.Kind, shorten(r.Source, 25), shorten(node, 12), units.BytesSize(float64(r.Size)), r.Objects)
-		}
-		return tw.Flush()
-	})
+	return writeRows(dockerCli.Out(), opts.listFormat, table, nil, rows, newSnapshotRow)
+}
+
+// The default tables of `ls` and `volume ls`.
+const (
+	lsTable       = "table {{.ID}}\t{{.Time}}\t{{.Kind}}\t{{.Source}}\t{{.Node}}\t{{.State}}\t{{.Size}}\t{{.Objects}}"
+	volumeLsTable = "table {{.ID}}\t{{.Time}}\t{{.Volume}}\t{{.Node}}\t{{.Size}}\t{{.Files}}\t{{.Quiesce}}"
+)
+
+// snapshotRow is an entry of `ls` as templates see it; "json" prints its summary whole.
+type snapshotRow struct {
+	s     snapshotSummary
+	trunc bool
+}
+
+func newSnapshotRow(s snapshotSummary, trunc bool) row { return &snapshotRow{s: s, trunc: trunc} }
+
+func (r *snapshotRow) FullHeader() any              { return nil }
+func (r *snapshotRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.s) }
+
+func (r *snapshotRow) cut(s string, n int) string {
+	if r.trunc {
+		return shorten(s, n)
+	}
+	return s
+}
+
+func (r *snapshotRow) ID() string      { return r.cut(r.s.ID, 12) }
+func (r *snapshotRow) Time() string    { return r.s.Time.Local().Format("2006-01-02 15:04:05") }
+func (r *snapshotRow) Kind() string    { return r.s.Kind }
+func (r *snapshotRow) Volume() string  { return r.s.Source }
+func (r *snapshotRow) Size() string    { return units.BytesSize(float64(r.s.Size)) }
+func (r *snapshotRow) Objects() uint64 { return r.s.Objects }
+func (r *snapshotRow) Files() uint64   { return r.s.Objects }
+func (r *snapshotRow) Set() string     { return r.cut(r.s.Set, 12) }
+func (r *snapshotRow) Quiesce() string { return describeQuiesce(r.s.Quiesce) }
+
+// Source is what the entry is of: a cluster, a volume, a set's extent, the set a drill restored.
+func (r *snapshotRow) Source() string {
+	switch r.s.Kind {
+	case kindSet:
+		return fmt.Sprintf("%d volumes on %d nodes", r.s.Volumes, r.s.Nodes)
+	case kindDrill:
+		return "of set " + r.Set()
+	}
+	return r.cut(r.s.Source, 25)
+}
+
+// Node is the host name, which reads better than the node ID that "json" also gives.
+func (r *snapshotRow) Node() string {
+	if r.s.Host != "" {
+		return r.cut(r.s.Host, 12)
+	}
+	return r.cut(r.s.Node, 12)
+}
+
+// State says whether a set is complete and whether a drill passed.
+func (r *snapshotRow) State() string {
+	switch {
+	case r.s.Complete != nil && *r.s.Complete:
+		return "complete"
+	case r.s.Complete != nil:
+		return "partial"
+	case r.s.Passed != nil && *r.s.Passed:
+		return "passed"
+	case r.s.Passed != nil:
+		return "FAILED"
+	}
+	return ""
+}
+
+// Tags reads "k=v,k2=v2", sorted.
+func (r *snapshotRow) Tags() string {
+	tags := make([]string, 0, len(r.s.Tags))
+	for k, v := range r.s.Tags {
+		tags = append(tags, k+"="+v)
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ",")
 }
 
 // describeQuiesce reads like "pause 2 for 84ms": the mode, the containers held, the window.

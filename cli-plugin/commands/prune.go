@@ -48,7 +48,7 @@ func newPruneCommand(dockerCli command.Cli) *cobra.Command {
 
 func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) error {
 	p := opts.policy
-	for name, n := range map[string]int{"last": p.Last, "hourly": p.Hourly, "daily": p.Daily, "weekly": p.Weekly, "monthly": p.Monthly} {
+	for name, n := range map[string]int{"last": p.Last, "hourly": p.Hourly, "daily": p.Daily, "weekly": p.Weekly, "monthly": p.Monthly, "yearly": p.Yearly} {
 		if n < 0 {
 			return fmt.Errorf("--keep-%s %d: give a count of 0 or more", name, n)
 		}

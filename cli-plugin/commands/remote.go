@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
 
@@ -145,8 +146,11 @@ func nodeFor(ctx context.Context, repo *repository.Repository, node, volume stri
 // errNotOnThisHost when its socket is not on this host (a remote engine).
 func localAgent(ctx context.Context, api client.APIClient) (*agentapi.Client, error) {
 	p, err := api.PluginInspect(ctx, PluginName, client.PluginInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("the swarmbackup volume plugin is not installed in this engine: run `make install`")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("the swarmbackup volume plugin is not installed in this engine (%v): run `make install`", err)
+		return nil, fmt.Errorf("look up the swarmbackup volume plugin: %w", err)
 	}
 	if !p.Plugin.Enabled {
 		return nil, fmt.Errorf("the swarmbackup volume plugin is disabled: run `docker plugin enable %s`", PluginName)

@@ -3,10 +3,10 @@ package commands
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
@@ -120,21 +120,15 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 			changes++
 		}
 	}
-	err = writeFormatted(dockerCli.Out(), opts.format, steps, func(w io.Writer) error {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "Restore from backup %s of swarm %s (%s):\n", sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"))
-		for _, s := range steps {
-			action := s.Action
-			if s.Reason != "" {
-				action += " (" + s.Reason + ")"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", action, s.Kind, s.Name)
-		}
+	if opts.format == "" || opts.format == formatTable {
+		fmt.Fprintf(dockerCli.Out(), "Restore from backup %s of swarm %s (%s):\n", sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"))
 		if len(steps) == 0 {
-			fmt.Fprintln(tw, "  nothing in the backup matches")
+			fmt.Fprintln(dockerCli.Out(), "nothing in the backup matches")
 		}
-		return tw.Flush()
-	})
+	}
+	if len(steps) > 0 {
+		err = writeSteps(dockerCli.Out(), listFormat{format: opts.format}, steps)
+	}
 	if err != nil || opts.dryRun || changes == 0 {
 		return err
 	}
@@ -165,3 +159,19 @@ func confirm(dockerCli command.Cli, yes bool, question, what string) error {
 	}
 	return nil
 }
+
+const restorePlanTable = "table {{.Action}}\t{{.Kind}}\t{{.Name}}\t{{.Reason}}"
+
+func writeSteps(out io.Writer, f listFormat, steps []controlplane.Step) error {
+	return writeRows(out, f, restorePlanTable, nil, steps, func(s controlplane.Step, _ bool) row { return stepRow{s} })
+}
+
+// stepRow is a line of a restore's plan.
+type stepRow struct{ s controlplane.Step }
+
+func (r stepRow) FullHeader() any              { return nil }
+func (r stepRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.s) }
+func (r stepRow) Action() string               { return r.s.Action }
+func (r stepRow) Kind() string                 { return r.s.Kind }
+func (r stepRow) Name() string                 { return r.s.Name }
+func (r stepRow) Reason() string               { return r.s.Reason }

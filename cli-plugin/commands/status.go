@@ -105,7 +105,7 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 	for _, p := range problems {
 		fmt.Fprintf(dockerCli.Err(), "warning: %v (run `docker swarmbackup verify`)\n", p)
 	}
-	now := time.Now()
+	now := clock()
 	report := assess(now, beats, list, listSwarmNodes(ctx, dockerCli.Client()))
 	if cluster, err := clusterID(ctx, dockerCli.Client()); err == nil {
 		if err := assessClusterSchedule(ctx, repo, now, cluster, &report); err != nil {
@@ -261,7 +261,7 @@ func age(now, t time.Time) string {
 }
 
 func (r statusReport) table(w io.Writer) error {
-	now := time.Now()
+	now := clock()
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHOST\tAGENT\tLAST REPORT\tVOLUMES\tSTATE")
 	for _, a := range r.Agents {
@@ -333,3 +333,6 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// clock tells the time of a status report; tests fix it.
+var clock = time.Now

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/command"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -88,8 +89,12 @@ func runVersion(ctx context.Context, dockerCli command.Cli, opts versionOptions)
 func volumePluginInfo(ctx context.Context, api client.APIClient) volumePluginVersion {
 	v := volumePluginVersion{Name: PluginName}
 	p, err := api.PluginInspect(ctx, PluginName, client.PluginInspectOptions{})
-	if err != nil {
+	if cerrdefs.IsNotFound(err) {
 		v.Problem = "not installed in this engine: run `make install`"
+		return v
+	}
+	if err != nil {
+		v.Problem = "cannot look it up: " + err.Error()
 		return v
 	}
 	v.ID, v.Enabled = p.Plugin.ID, p.Plugin.Enabled

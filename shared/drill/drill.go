@@ -152,10 +152,15 @@ func Run(ctx context.Context, repo *repository.Repository, s *backupset.Set, opt
 	}
 	rec.Took = time.Since(rec.Time)
 	rec.Estimate = estimate(rec)
+	return rec, Save(ctx, repo, rec)
+}
+
+// Save records a drill, replacing a record of the same ID.
+func Save(ctx context.Context, repo *repository.Repository, rec *Record) error {
 	if err := repo.SaveNamedFile(ctx, File, rec.ID, rec); err != nil {
-		return rec, fmt.Errorf("record the drill: %w", err)
+		return fmt.Errorf("record the drill: %w", err)
 	}
-	return rec, nil
+	return nil
 }
 
 // controlPlane restores and decodes the control-plane backup below dir and compares the
