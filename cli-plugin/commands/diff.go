@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 type diffOptions struct {
@@ -30,6 +31,7 @@ func newDiffCommand(dockerCli command.Cli) *cobra.Command {
 			return runDiff(cmd.Context(), dockerCli, opts, args[0])
 		},
 	}
+	cmd.ValidArgsFunction = completeIDs(&opts.repo, snapshot.KindSwarm)
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
 	return cmd

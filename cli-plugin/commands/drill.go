@@ -43,6 +43,7 @@ func newDrillCommand(dockerCli command.Cli) *cobra.Command {
 			return runDrill(cmd.Context(), dockerCli, opts, id)
 		},
 	}
+	cmd.ValidArgsFunction = completeIDs(&opts.repo, kindSet)
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "Unlock key of an autolocked swarm's set, to decode its control plane too")
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)

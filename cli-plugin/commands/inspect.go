@@ -43,6 +43,7 @@ func newInspectCommand(dockerCli command.Cli) *cobra.Command {
 			return runInspect(cmd.Context(), dockerCli, opts, args[0])
 		},
 	}
+	cmd.ValidArgsFunction = completeIDs(&opts.repo, snapshot.KindSwarm, kindSet)
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
 	cmd.Flags().BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate object IDs")

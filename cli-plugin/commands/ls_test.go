@@ -108,3 +108,24 @@ func TestListingsRefuseABrokenTemplateWithOneLine(t *testing.T) {
 		t.Fatalf("a broken template: %v", err)
 	}
 }
+
+func TestShellCompletionOffersBackupIDsAndVolumeNames(t *testing.T) {
+	repo := testRepo(t)
+	ids := estate(t, repo)
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"complete-restore", []string{"__complete", "restore", ""}},
+		{"complete-drill", []string{"__complete", "drill", ""}},
+		{"complete-volume-restore", []string{"__complete", "volume", "restore", "shop_"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			out, _, err := run(t, &fakeEngine{}, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertGolden(t, ids.apply(out), tc.golden)
+		})
+	}
+}

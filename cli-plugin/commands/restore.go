@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
 type restoreOptions struct {
@@ -48,6 +49,7 @@ func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 			return runRestore(cmd.Context(), dockerCli, opts, args[0])
 		},
 	}
+	cmd.ValidArgsFunction = completeIDs(&opts.repo, snapshot.KindSwarm, kindSet)
 	opts.repo.addFlags(cmd.Flags())
 	f := cmd.Flags()
 	f.StringSliceVar(&opts.only, "only", nil, "Kinds to restore: secrets, configs, networks, services")

@@ -47,6 +47,7 @@ func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
 			return runVerify(cmd.Context(), dockerCli, opts, id)
 		},
 	}
+	cmd.ValidArgsFunction = completeIDs(&opts.repo, snapshot.KindSwarm, snapshot.KindVolume, kindSet)
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.all, "all", false, "Verify every backup (the default without an ID)")
 	cmd.Flags().BoolVar(&opts.readData, "read-data", false, "Read back and re-hash all data")

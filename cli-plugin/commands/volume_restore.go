@@ -38,6 +38,7 @@ func newVolumeRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	cmd.Flags().StringVar(&opts.to, "to", "", "Restore into this volume instead (created when missing)")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the restored snapshot's ID")
 	cmd.Flags().StringVar(&opts.node, "node", "", "The node to restore on (host name or node ID); default: the one that holds VOLUME")
+	cmd.ValidArgsFunction = completeVolumes(&opts.repo)
 	opts.repo.addFlags(cmd.Flags())
 	return cmd
 }

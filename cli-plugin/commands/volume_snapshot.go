@@ -35,6 +35,7 @@ func newVolumeSnapshotCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "Only print the snapshot ID")
 	cmd.Flags().StringVar(&opts.node, "node", "", "The node that holds the volume (host name or node ID), when several do")
+	cmd.ValidArgsFunction = completeVolumes(&opts.repo)
 	opts.repo.addFlags(cmd.Flags())
 	return cmd
 }
