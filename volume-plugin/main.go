@@ -21,8 +21,10 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
 	"github.com/swarmbackup/swarmbackup/shared/buildinfo"
+	"github.com/swarmbackup/swarmbackup/shared/notify"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/agent"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/driver"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/metrics"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/quiesce"
 )
 
@@ -92,6 +94,21 @@ func run(log *slog.Logger) error {
 		}
 	}()
 	a := agent.New(ctx, d, agent.NewRepos(secretsDir), engine, holder, log)
+	notifier, err := notify.FromSettings(os.Getenv, secretsDir, log)
+	if err != nil {
+		// A mistyped URL must not stop backups: the plugin runs, and says so at every start.
+		log.Error("notifications are off", "err", err)
+	}
+	var m *metrics.Metrics
+	if addr := os.Getenv(metrics.Setting); addr != "" {
+		m = metrics.New(buildinfo.String())
+		go func() {
+			if err := m.Serve(ctx, addr, log); err != nil {
+				log.Error("metrics are off", "err", err)
+			}
+		}()
+	}
+	a.Observe(m, notifier)
 	a.Handlers(h.HandleFunc)
 	d.SetFiller(a.Fill)
 	d.SetArmed(a.Armed(swarmDir))

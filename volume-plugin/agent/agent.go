@@ -18,10 +18,12 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/archiver"
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/heartbeat"
+	"github.com/swarmbackup/swarmbackup/shared/notify"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
+	"github.com/swarmbackup/swarmbackup/volume-plugin/metrics"
 	"github.com/swarmbackup/swarmbackup/volume-plugin/quiesce"
 )
 
@@ -46,6 +48,10 @@ type Agent struct {
 	log     *slog.Logger
 
 	swept sync.Once // the locks of a killed predecessor, removed once
+
+	// Set before the agent starts work (Observe), read-only after.
+	metrics  *metrics.Metrics
+	notifier *notify.Notifier
 
 	mu     sync.Mutex
 	jobs   map[string]*agentapi.Job
@@ -304,23 +310,51 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 	go func() {
 		result := *job
 		err := work(&result, report)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		delete(a.active, volume)
-		result.Finished = time.Now().UTC()
-		if err != nil {
-			result.State, result.Error = agentapi.JobFailed, err.Error()
-			a.log.Error(kind+" failed", "volume", volume, "err", err)
-		} else {
-			result.State = agentapi.JobDone
-		}
-		*job = result
+		done := a.finish(job, result, err, ended)
 		if kind == "snapshot" {
-			a.last[volume] = job
+			a.jobEnded(notify.Event{Job: notify.JobSnapshot, Subject: volume, Err: err, Ended: done.Finished, Took: done.Finished.Sub(done.Started),
+				Files: done.Files, Bytes: done.Bytes, BytesNew: done.BytesNew, QuiesceWindow: done.QuiesceWindow})
 		}
-		close(ended)
 	}()
 	return *job, nil
+}
+
+// finish records a job's end, wakes those who wait on it and returns the job as it ended.
+func (a *Agent) finish(job *agentapi.Job, result agentapi.Job, err error, ended chan struct{}) agentapi.Job {
+	kind, volume := job.Kind, job.Volume
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.active, volume)
+	result.Finished = time.Now().UTC()
+	if err != nil {
+		result.State, result.Error = agentapi.JobFailed, err.Error()
+		a.log.Error(kind+" failed", "volume", volume, "err", err)
+	} else {
+		result.State = agentapi.JobDone
+	}
+	*job = result
+	if kind == "snapshot" {
+		a.last[volume] = job
+	}
+	close(ended)
+	return result
+}
+
+// jobEnded tells the metrics and the operator's notification services that a job ended.
+func (a *Agent) jobEnded(e notify.Event) {
+	a.metrics.Observe(e)
+	if a.notifier == nil {
+		return
+	}
+	if e.Host == "" && a.engine != nil {
+		e.Host, _ = a.engine.Node(a.ctx)
+	}
+	a.notifier.Notify(a.ctx, e)
+}
+
+// Observe sends the ends of jobs to the metrics and to the notifier; either may be nil.
+func (a *Agent) Observe(m *metrics.Metrics, n *notify.Notifier) {
+	a.metrics, a.notifier = m, n
 }
 
 // finishedJobTTL is how long a finished job can still be asked for: long enough for the
@@ -350,6 +384,7 @@ func (a *Agent) forgetRemovedVolumes(volumes []heartbeat.Volume) {
 	for volume := range a.last {
 		if !have[volume] {
 			delete(a.last, volume)
+			a.metrics.Forget(volume)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
+	"github.com/swarmbackup/swarmbackup/shared/notify"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 )
@@ -182,6 +185,51 @@ func (a *Agent) managerOf(ctx context.Context) (string, error) {
 
 // takeSet takes the set of a tick this manager won, and applies the schedule's retention.
 func (a *Agent) takeSet(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) {
+	start := time.Now()
+	set, err := a.scheduledSet(ctx, repo, sched, tick, swarmDir)
+	ev := notify.Event{Job: notify.JobSet, Err: err, Ended: time.Now(), Took: time.Since(start)}
+	if set != nil {
+		ev.Subject = set.ID
+		for _, m := range set.Members {
+			ev.Files, ev.Bytes, ev.BytesNew = ev.Files+m.Files, ev.Bytes+m.Bytes, ev.BytesNew+m.BytesNew
+		}
+		if !set.Complete() {
+			ev.Err = fmt.Errorf("partial: %s", describeMissing(set))
+		}
+	}
+	a.jobEnded(ev)
+	if err != nil {
+		a.log.Error("scheduled set", "tick", tick, "err", err)
+		return
+	}
+	a.log.Info("scheduled set taken", "set", set.ID[:12], "tick", tick, "volumes", len(set.Members),
+		"missing", len(set.Missing), "spread", set.Spread.Round(time.Millisecond).String())
+	if !sched.Keep.IsZero() {
+		start := time.Now()
+		forgotten, err := pruner.ForgetSets(ctx, repo, sched.Cluster, sched.Keep)
+		a.jobEnded(notify.Event{Job: notify.JobPrune, Subject: "sets", Err: err, Ended: time.Now(), Took: time.Since(start)})
+		if err != nil {
+			a.log.Error("apply the schedule's retention", "err", err)
+		} else if len(forgotten) > 0 {
+			a.log.Info("retention applied to sets", "keep", sched.Keep.String(), "forgotten", len(forgotten))
+		}
+	}
+	if err := backupset.ForgetClaims(ctx, repo, time.Now().Add(-claimsKept)); err != nil {
+		a.log.Warn("remove old claims", "err", err)
+	}
+}
+
+// describeMissing names what a partial set lacks.
+func describeMissing(s *backupset.Set) string {
+	parts := make([]string, 0, len(s.Missing))
+	for _, m := range s.Missing {
+		parts = append(parts, m.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// scheduledSet takes the set of a tick of the cluster's schedule.
+func (a *Agent) scheduledSet(ctx context.Context, repo *repository.Repository, sched backupset.Schedule, tick time.Time, swarmDir string) (*backupset.Set, error) {
 	api := a.engine.API()
 	var err error
 	timeout := sched.Timeout
@@ -198,35 +246,17 @@ func (a *Agent) takeSet(ctx context.Context, repo *repository.Repository, sched 
 		sleep(ctx, 2*time.Second)
 	}
 	if err != nil {
-		a.log.Error("scheduled set", "tick", tick, "err", err)
-		return
+		return nil, err
 	}
 	if !sched.Volumes {
 		nodes = nil
 	}
-	set, err := backupset.Take(ctx, repo, backupset.Options{
+	return backupset.Take(ctx, repo, backupset.Options{
 		Cluster: sched.Cluster, Nodes: nodes, Lead: backupset.DefaultLead, Timeout: timeout, PollEvery: time.Second, Tick: tick,
 		ControlPlane: func(ctx context.Context, tags map[string]string) (*controlplane.Taken, error) {
 			return controlplane.TakeBackup(ctx, api, repo, controlplane.BackupOptions{SwarmDir: swarmDir, Tags: tags})
 		},
 	})
-	if err != nil {
-		a.log.Error("scheduled set", "tick", tick, "err", err)
-		return
-	}
-	a.log.Info("scheduled set taken", "set", set.ID[:12], "tick", tick, "volumes", len(set.Members),
-		"missing", len(set.Missing), "spread", set.Spread.Round(time.Millisecond).String())
-	if !sched.Keep.IsZero() {
-		forgotten, err := pruner.ForgetSets(ctx, repo, sched.Cluster, sched.Keep)
-		if err != nil {
-			a.log.Error("apply the schedule's retention", "err", err)
-		} else if len(forgotten) > 0 {
-			a.log.Info("retention applied to sets", "keep", sched.Keep.String(), "forgotten", len(forgotten))
-		}
-	}
-	if err := backupset.ForgetClaims(ctx, repo, time.Now().Add(-claimsKept)); err != nil {
-		a.log.Warn("remove old claims", "err", err)
-	}
 }
 
 // leadership says whether this node leads the managers, and how many managers are ready.

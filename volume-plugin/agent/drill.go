@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
 	"github.com/swarmbackup/swarmbackup/shared/drill"
+	"github.com/swarmbackup/swarmbackup/shared/notify"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 )
 
@@ -30,7 +33,16 @@ func (a *Agent) drill(ctx context.Context, repo *repository.Repository, sched ba
 		return
 	}
 	host, _ := a.engine.Node(ctx)
+	start := time.Now()
 	rec, err := drill.Run(ctx, repo, newest, drill.Options{Dir: os.TempDir(), Host: host, Scheduled: true})
+	ev := notify.Event{Job: notify.JobDrill, Subject: newest.ID, Host: host, Err: err, Ended: time.Now(), Took: time.Since(start)}
+	if rec != nil {
+		ev.Bytes = rec.Bytes()
+		if err == nil && !rec.OK() {
+			ev.Err = errors.New(strings.Join(rec.Problems, "; "))
+		}
+	}
+	a.jobEnded(ev)
 	if err != nil {
 		a.log.Error("scheduled drill", "set", newest.ID[:12], "err", err)
 		return

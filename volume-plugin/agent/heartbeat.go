@@ -34,6 +34,7 @@ func (a *Agent) RunHeartbeat(ctx context.Context, volumes Inventory, interval ti
 				repo = nil
 			}
 		}
+		a.metrics.Reported(time.Now(), err)
 		switch {
 		case err != nil && err.Error() != lastErr:
 			a.log.Error("heartbeat not written", "err", err)

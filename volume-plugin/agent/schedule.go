@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/agentapi"
+	"github.com/swarmbackup/swarmbackup/shared/notify"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
 	"github.com/swarmbackup/swarmbackup/shared/volumeopts"
 )
@@ -67,22 +68,28 @@ func (a *Agent) scheduledSnapshot(volume string, opts volumeopts.Options) {
 }
 
 func (a *Agent) applyKeep(volume string, opts volumeopts.Options) {
-	repo, err := a.openRepo(a.ctx)
+	start := time.Now()
+	forgotten, err := a.forget(volume, opts)
+	a.jobEnded(notify.Event{Job: notify.JobPrune, Subject: volume, Err: err, Ended: time.Now(), Took: time.Since(start)})
 	if err != nil {
 		a.log.Error("apply keep", "volume", volume, "err", err)
 		return
+	}
+	if forgotten > 0 {
+		a.log.Info("retention applied", "volume", volume, "keep", opts.Keep.String(), "forgotten", forgotten)
+	}
+}
+
+// forget applies the volume's keep option to its chain.
+func (a *Agent) forget(volume string, opts volumeopts.Options) (int, error) {
+	repo, err := a.openRepo(a.ctx)
+	if err != nil {
+		return 0, err
 	}
 	chain, err := a.chainOf(volume, opts.Scope)
 	if err != nil {
-		a.log.Error("apply keep", "volume", volume, "err", err)
-		return
+		return 0, err
 	}
 	forgotten, err := pruner.Forget(a.ctx, repo, *chain, opts.Keep)
-	if err != nil {
-		a.log.Error("apply keep", "volume", volume, "err", err)
-		return
-	}
-	if len(forgotten) > 0 {
-		a.log.Info("retention applied", "volume", volume, "keep", opts.Keep.String(), "forgotten", len(forgotten))
-	}
+	return len(forgotten), err
 }
