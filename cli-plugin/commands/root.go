@@ -37,6 +37,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		newInspectCommand(dockerCli),
 		newLsCommand(dockerCli),
 		newPruneCommand(dockerCli),
+		newReportCommand(dockerCli),
 		newRestoreCommand(dockerCli),
 		newScheduleCommand(dockerCli),
 		newVerifyCommand(dockerCli),

@@ -154,7 +154,7 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 	sn := &snapshot.Snapshot{
 		Time: start, Kind: src.Kind, Source: src.Name, Hostname: host, Node: src.Node, Scope: scope,
 		Tree: res.Tree, Root: &res.Root, Tags: src.Tags, Program: buildinfo.String(), Stats: res.Stats,
-		Warnings: res.Warnings, Meta: src.Meta, Quiesce: held,
+		Warnings: res.Warnings, Meta: src.Meta, Quiesce: held, Took: time.Since(start),
 	}
 	if parentSnap != nil {
 		sn.Parent = &parentSnap.ID

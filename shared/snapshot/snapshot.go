@@ -49,11 +49,13 @@ func (c Chain) String() string {
 type Snapshot struct {
 	ID repository.ID `json:"-"`
 
-	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"`
-	Source   string    `json:"source"` // the volume's name, or the swarm's cluster ID
-	Hostname string    `json:"hostname"`
-	Node     string    `json:"node,omitempty"` // swarm node ID
+	Time time.Time `json:"time"`
+	// Took is how long the backup ran, from its start to its record (absent in older records).
+	Took     time.Duration `json:"took,omitempty"`
+	Kind     string        `json:"kind"`
+	Source   string        `json:"source"` // the volume's name, or the swarm's cluster ID
+	Hostname string        `json:"hostname"`
+	Node     string        `json:"node,omitempty"` // swarm node ID
 	// Scope is ScopeNode for a volume whose chain is its node's own; empty otherwise.
 	Scope string        `json:"scope,omitempty"`
 	Tree  repository.ID `json:"tree"`
