@@ -310,17 +310,22 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 	go func() {
 		result := *job
 		err := work(&result, report)
-		done := a.finish(job, result, err, ended)
+		done := a.finish(job, result, err)
+		ev := notify.Event{Job: notify.JobSnapshot, Subject: volume, Err: err, Ended: done.Finished, Took: done.Finished.Sub(done.Started),
+			Files: done.Files, Bytes: done.Bytes, BytesNew: done.BytesNew, QuiesceWindow: done.QuiesceWindow}
 		if kind == "snapshot" {
-			a.jobEnded(notify.Event{Job: notify.JobSnapshot, Subject: volume, Err: err, Ended: done.Finished, Took: done.Finished.Sub(done.Started),
-				Files: done.Files, Bytes: done.Bytes, BytesNew: done.BytesNew, QuiesceWindow: done.QuiesceWindow})
+			a.metrics.Observe(ev) // before the waiters wake: what they see ended is in the metrics
+		}
+		close(ended)
+		if kind == "snapshot" {
+			a.notify(ev)
 		}
 	}()
 	return *job, nil
 }
 
-// finish records a job's end, wakes those who wait on it and returns the job as it ended.
-func (a *Agent) finish(job *agentapi.Job, result agentapi.Job, err error, ended chan struct{}) agentapi.Job {
+// finish records a job's end and returns the job as it ended.
+func (a *Agent) finish(job *agentapi.Job, result agentapi.Job, err error) agentapi.Job {
 	kind, volume := job.Kind, job.Volume
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -336,13 +341,17 @@ func (a *Agent) finish(job *agentapi.Job, result agentapi.Job, err error, ended 
 	if kind == "snapshot" {
 		a.last[volume] = job
 	}
-	close(ended)
 	return result
 }
 
 // jobEnded tells the metrics and the operator's notification services that a job ended.
 func (a *Agent) jobEnded(e notify.Event) {
 	a.metrics.Observe(e)
+	a.notify(e)
+}
+
+// notify tells the operator's notification services, when there are any.
+func (a *Agent) notify(e notify.Event) {
 	if a.notifier == nil {
 		return
 	}
