@@ -14,8 +14,8 @@ import (
 )
 
 type diffOptions struct {
-	repo   repoOptions
-	format string
+	repo repoOptions
+	listFormat
 }
 
 func newDiffCommand(dockerCli command.Cli) *cobra.Command {
@@ -33,7 +33,7 @@ func newDiffCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.ValidArgsFunction = completeIDs(&opts.repo, snapshot.KindSwarm)
 	opts.repo.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	opts.listFormat.addFlags(cmd.Flags(), "Only show the names of the objects that differ")
 	return cmd
 }
 
@@ -49,11 +49,11 @@ func runDiff(ctx context.Context, dockerCli command.Cli, opts diffOptions, id st
 	if changes == nil {
 		changes = []controlplane.Change{}
 	}
-	if len(changes) == 0 && (opts.format == "" || opts.format == formatTable) {
+	if len(changes) == 0 && !opts.quiet && (opts.format == "" || opts.format == formatTable) {
 		_, err := fmt.Fprintf(dockerCli.Out(), "the cluster matches backup %s\n", sn.ID.Short())
 		return err
 	}
-	return writeChanges(dockerCli.Out(), listFormat{format: opts.format}, changes)
+	return writeChanges(dockerCli.Out(), opts.listFormat, changes)
 }
 
 const diffTable = "table {{.Change}}\t{{.Kind}}\t{{.Name}}\t{{.Detail}}"
@@ -68,6 +68,7 @@ type changeRow struct{ c controlplane.Change }
 func (r changeRow) FullHeader() any              { return nil }
 func (r changeRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.c) }
 func (r changeRow) Change() string               { return r.c.Change }
+func (r changeRow) ID() string                   { return r.c.Name } // what -q prints: swarm objects are known by name
 func (r changeRow) Kind() string                 { return r.c.Kind }
 func (r changeRow) Name() string                 { return r.c.Name }
 func (r changeRow) Detail() string               { return r.c.Detail }

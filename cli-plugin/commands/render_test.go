@@ -23,17 +23,19 @@ func TestDiffAndRestorePlansPrintAsDockerListingsDo(t *testing.T) {
 	for _, tc := range []struct {
 		golden string
 		format string
+		quiet  bool
 		write  func(listFormat) error
 	}{
-		{"diff", "", func(f listFormat) error { return writeChanges(out, f, changes) }},
-		{"diff-json", "json", func(f listFormat) error { return writeChanges(out, f, changes) }},
-		{"diff-template", "{{.Kind}}/{{.Name}}: {{.Change}}", func(f listFormat) error { return writeChanges(out, f, changes) }},
-		{"restore-plan", "", func(f listFormat) error { return writeSteps(out, f, steps) }},
-		{"restore-plan-json", "json", func(f listFormat) error { return writeSteps(out, f, steps) }},
+		{"diff-quiet", "", true, func(f listFormat) error { return writeChanges(out, f, changes) }},
+		{"diff", "", false, func(f listFormat) error { return writeChanges(out, f, changes) }},
+		{"diff-json", "json", false, func(f listFormat) error { return writeChanges(out, f, changes) }},
+		{"diff-template", "{{.Kind}}/{{.Name}}: {{.Change}}", false, func(f listFormat) error { return writeChanges(out, f, changes) }},
+		{"restore-plan", "", false, func(f listFormat) error { return writeSteps(out, f, steps) }},
+		{"restore-plan-json", "json", false, func(f listFormat) error { return writeSteps(out, f, steps) }},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			out.Reset()
-			if err := tc.write(listFormat{format: tc.format}); err != nil {
+			if err := tc.write(listFormat{format: tc.format, quiet: tc.quiet}); err != nil {
 				t.Fatal(err)
 			}
 			assertGolden(t, out.String(), tc.golden)

@@ -27,7 +27,7 @@ type restoreOptions struct {
 	replace       bool
 	yes           bool
 	unlockKeyFile string
-	format        string
+	listFormat
 }
 
 func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
@@ -62,7 +62,7 @@ func newRestoreCommand(dockerCli command.Cli) *cobra.Command {
 	f.BoolVar(&opts.replace, "replace", false, "Replace objects that exist and differ from the backup")
 	f.BoolVarP(&opts.yes, "yes", "y", false, "Do not ask for confirmation")
 	f.StringVar(&opts.unlockKeyFile, "unlock-key-file", "", "File holding the unlock key the swarm had at backup time, if it was autolocked")
-	f.StringVar(&opts.format, "format", "", formatFlagUsage)
+	opts.listFormat.addFlags(f, "With --dry-run: only show the names of the objects the plan creates or replaces")
 	return cmd
 }
 
@@ -122,14 +122,23 @@ func runRestore(ctx context.Context, dockerCli command.Cli, opts restoreOptions,
 			changes++
 		}
 	}
-	if opts.format == "" || opts.format == formatTable {
+	if !opts.quiet && (opts.format == "" || opts.format == formatTable) {
 		fmt.Fprintf(dockerCli.Out(), "Restore from backup %s of swarm %s (%s):\n", sn.ID.Short(), meta.ClusterID, sn.Time.Local().Format("2006-01-02 15:04:05"))
 		if len(steps) == 0 {
 			fmt.Fprintln(dockerCli.Out(), "nothing in the backup matches")
 		}
 	}
 	if len(steps) > 0 {
-		err = writeSteps(dockerCli.Out(), listFormat{format: opts.format}, steps)
+		shown := steps
+		if opts.quiet {
+			shown = nil
+			for _, s := range steps {
+				if s.Action != "keep" {
+					shown = append(shown, s)
+				}
+			}
+		}
+		err = writeSteps(dockerCli.Out(), opts.listFormat, shown)
 	}
 	if err != nil || opts.dryRun || changes == 0 {
 		return err
@@ -174,6 +183,7 @@ type stepRow struct{ s controlplane.Step }
 func (r stepRow) FullHeader() any              { return nil }
 func (r stepRow) MarshalJSON() ([]byte, error) { return json.Marshal(r.s) }
 func (r stepRow) Action() string               { return r.s.Action }
+func (r stepRow) ID() string                   { return r.s.Name } // what -q prints
 func (r stepRow) Kind() string                 { return r.s.Kind }
 func (r stepRow) Name() string                 { return r.s.Name }
 func (r stepRow) Reason() string               { return r.s.Reason }

@@ -22,8 +22,9 @@ import (
 )
 
 type statusOptions struct {
-	repo   repoOptions
-	format string
+	repo    repoOptions
+	format  string
+	noTrunc bool
 }
 
 // statusReport is what `status` prints, and what --format json gives.
@@ -83,6 +84,7 @@ func newStatusCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	opts.repo.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.format, "format", "", formatFlagUsage)
+	cmd.Flags().BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate node and backup IDs")
 	return cmd
 }
 
@@ -112,7 +114,7 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 			return err
 		}
 	}
-	err = writeFormatted(dockerCli.Out(), opts.format, report, func(w io.Writer) error { return report.table(w) })
+	err = writeFormatted(dockerCli.Out(), opts.format, report, func(w io.Writer) error { return report.table(w, !opts.noTrunc) })
 	if err != nil {
 		return err
 	}
@@ -260,8 +262,14 @@ func age(now, t time.Time) string {
 	return units.HumanDuration(now.Sub(t))
 }
 
-func (r statusReport) table(w io.Writer) error {
+func (r statusReport) table(w io.Writer, trunc bool) error {
 	now := clock()
+	shorten := func(s string, n int) string {
+		if trunc {
+			return shorten(s, n)
+		}
+		return s
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tHOST\tAGENT\tLAST REPORT\tVOLUMES\tSTATE")
 	for _, a := range r.Agents {
@@ -281,7 +289,7 @@ func (r statusReport) table(w io.Writer) error {
 		for _, v := range r.Volumes {
 			id, ago := "-", "-"
 			if v.LastSnapshot != "" {
-				id, ago = v.LastSnapshot[:12], age(now, v.LastSnapshotTime)
+				id, ago = shorten(v.LastSnapshot, 12), age(now, v.LastSnapshotTime)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Volume, v.Host, orDash(v.Schedule), id, ago, v.State)
 		}
@@ -294,7 +302,7 @@ func (r statusReport) table(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "CLUSTER\tLAST BACKUP\tHOST\tAGE")
 		for _, s := range r.Swarms {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shorten(s.Cluster, 12), s.LastBackup[:12], s.Host, age(now, s.Time))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shorten(s.Cluster, 12), shorten(s.LastBackup, 12), s.Host, age(now, s.Time))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -49,6 +49,9 @@ func TestStatusPrintsTheEstateAndFailsOnItsProblems(t *testing.T) {
 		t.Errorf("status exits with %v, want the failed snapshot and the silent node named", err)
 	}
 
+	out, _, _ = run(t, engine, "status", "--no-trunc")
+	assertGolden(t, ids.apply(out), "status-no-trunc")
+
 	out, _, _ = run(t, engine, "status", "--format", "{{range .Volumes}}{{.Volume}}={{.State}} {{end}}")
 	if got := strings.TrimSpace(out); got != "shop_db=ok shop_uploads=failing" {
 		t.Errorf("status --format TEMPLATE printed %q", got)
