@@ -62,5 +62,12 @@ func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, s
 	if errors.Is(err, repository.ErrNotInitialized) {
 		return nil, fmt.Errorf("no backups at %s yet: take one with `docker swarmbackup backup`, or give --repo", be.Location())
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	// A killed command of this machine (a prune, say) left its lock; from here its process is
+	// known to be gone, but the plugins, in other PID namespaces, would wait for the lock to
+	// go stale. Removing it is best effort: a read-only bucket leaves it in place.
+	_, _ = r.RemoveDeadLocks(ctx)
+	return r, nil
 }
