@@ -214,3 +214,49 @@ func TestThePluginKilledAtRandomPointsLosesNothing(t *testing.T) {
 	verify("the kills", "--read-data")
 	n.snapshot(vol)
 }
+
+// The engine restarted while the plugin snapshots a paused volume: the snapshot fails or
+// completes, the writer runs again unpaused, verify passes and the next snapshot succeeds.
+func TestAnEngineRestartedMidSnapshotLosesNothing(t *testing.T) {
+	l := newLab(t)
+	n := l.node(3)
+	rng := faultRandom(t)
+	endpoint, secrets := labMinIO(t)
+	repoURL := "s3:" + endpoint + "/" + unique("restarts") + "/backups"
+	n.configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
+	env := bucketEnv(repoURL, secrets)
+	vol := unique("restarted")
+	n.createVolume(vol, "quiesce=pause")
+	writer := n.docker("run", "-d", "--restart", "always", "-v", vol+":/data", image, "sh", "-c", "while true; do date >> /data/log; sleep 0.1; done")
+	t.Cleanup(func() { n.try("rm", "-f", writer) })
+	n.makeFiles(vol, 2000)
+	n.snapshot(vol)
+	n.writeRandom(vol, "new", 16<<20)
+	start := time.Now()
+	n.snapshot(vol)
+	took := time.Since(start)
+	for i := range 3 {
+		n.writeRandom(vol, "new", 16<<20)
+		cmd := exec.Command("docker", "swarmbackup", "volume", "snapshot", "-q", vol)
+		cmd.Env = append(n.env(), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(rng.Int64N(int64(took)))
+		time.Sleep(delay) // the fault's moment, drawn from the seed
+		n.restart()
+		err := cmd.Wait()
+		l.eventually("the writer to run unpaused after the restart", 90*time.Second, func() bool {
+			return n.try("inspect", "--format", "{{.State.Running}} {{.State.Paused}}", writer).stdout == "true false"
+		})
+		n.pluginBack("")
+		if r := n.tryEnv(env, "swarmbackup", "verify", "--all"); r.err != nil {
+			t.Fatalf("verify after restart %d: %s", i, r)
+		}
+		t.Logf("engine restarted %s into a snapshot: the snapshot ended with %v", delay.Round(time.Millisecond), err)
+	}
+	n.snapshot(vol)
+	if r := n.tryEnv(env, "swarmbackup", "verify", "--all", "--read-data"); r.err != nil {
+		t.Fatalf("verify --read-data after the restarts: %s", r)
+	}
+}
