@@ -59,7 +59,7 @@ func runDiff(ctx context.Context, dockerCli command.Cli, opts diffOptions, id st
 const diffTable = "table {{.Change}}\t{{.Kind}}\t{{.Name}}\t{{.Detail}}"
 
 func writeChanges(out io.Writer, f listFormat, changes []controlplane.Change) error {
-	return writeRows(out, f, diffTable, nil, changes, func(c controlplane.Change, _ bool) row { return changeRow{c} })
+	return writeRows(out, f, diffTable, changes, func(c controlplane.Change, _ bool) row { return changeRow{c} })
 }
 
 // changeRow is a line of `diff`.

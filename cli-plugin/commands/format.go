@@ -45,9 +45,8 @@ type row interface {
 
 // writeRows renders a listing through docker/cli's formatter, as `docker service ls` does: the
 // default table (defaultTable, a "table ..." template), "json", a template, or IDs only. Table
-// columns are headed by their field in capitals (".NewBytes" heads "NEW BYTES") unless headings
-// names them otherwise.
-func writeRows[T any](out io.Writer, f listFormat, defaultTable string, headings map[string]string, items []T, newRow func(item T, trunc bool) row) error {
+// columns are headed by their field in capitals (".NewBytes" heads "NEW BYTES").
+func writeRows[T any](out io.Writer, f listFormat, defaultTable string, items []T, newRow func(item T, trunc bool) row) error {
 	format := f.format
 	switch {
 	case f.quiet:
@@ -57,12 +56,7 @@ func writeRows[T any](out io.Writer, f listFormat, defaultTable string, headings
 	}
 	header := formatter.SubHeaderContext{}
 	for _, m := range templateField.FindAllStringSubmatch(format, -1) {
-		field := m[1]
-		if h, ok := headings[field]; ok {
-			header[field] = h
-		} else {
-			header[field] = heading(field)
-		}
+		header[m[1]] = heading(m[1])
 	}
 	fctx := formatter.Context{Output: out, Format: formatter.Format(format), Trunc: !f.noTrunc}
 	err := fctx.Write(&formatter.HeaderContext{Header: header}, func(write func(formatter.SubContext) error) error {

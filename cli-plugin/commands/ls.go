@@ -148,7 +148,7 @@ func runLs(ctx context.Context, dockerCli command.Cli, opts lsOptions) error {
 	if opts.kind == snapshot.KindVolume {
 		table = volumeLsTable
 	}
-	return writeRows(dockerCli.Out(), opts.listFormat, table, nil, rows, newSnapshotRow)
+	return writeRows(dockerCli.Out(), opts.listFormat, table, rows, newSnapshotRow)
 }
 
 // The default tables of `ls` and `volume ls`.

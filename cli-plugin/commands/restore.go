@@ -174,7 +174,7 @@ func confirm(dockerCli command.Cli, yes bool, question, what string) error {
 const restorePlanTable = "table {{.Action}}\t{{.Kind}}\t{{.Name}}\t{{.Reason}}"
 
 func writeSteps(out io.Writer, f listFormat, steps []controlplane.Step) error {
-	return writeRows(out, f, restorePlanTable, nil, steps, func(s controlplane.Step, _ bool) row { return stepRow{s} })
+	return writeRows(out, f, restorePlanTable, steps, func(s controlplane.Step, _ bool) row { return stepRow{s} })
 }
 
 // stepRow is a line of a restore's plan.
