@@ -51,7 +51,9 @@ func (e Event) Title() string {
 	case JobSnapshot:
 		what = "snapshot of volume " + e.Subject
 	case JobSet, JobDrill:
-		what = e.Job + " " + shortID(e.Subject)
+		if e.Subject != "" { // a set that failed before it was made has no ID
+			what += " " + shortID(e.Subject)
+		}
 	}
 	outcome := "succeeded"
 	if e.Err != nil {
