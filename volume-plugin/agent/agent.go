@@ -218,16 +218,28 @@ func (a *Agent) openRepo(ctx context.Context) (*repository.Repository, error) {
 var errNoSnapshot = errors.New("the repository holds no snapshot of the volume")
 
 // nodeIdentity names this node in the chains of node-scoped volumes: its swarm node ID,
-// else its engine's ID; "" when the engine cannot tell.
+// else its engine's ID; "" when the engine cannot tell. Right after the engine (re)starts it
+// may not answer, or its swarm may still be starting: a job waits for it (up to
+// identityWait) rather than file a snapshot under the engine's ID instead of the node's.
 func (a *Agent) nodeIdentity() string {
-	if _, node := a.engine.Node(a.ctx); node != "" {
-		return node
+	deadline := time.Now().Add(identityWait)
+	for {
+		if _, node := a.engine.Node(a.ctx); node != "" {
+			return node
+		}
+		if a.engine.settled() || a.engine.API() == nil || time.Now().After(deadline) || a.ctx.Err() != nil {
+			break
+		}
+		sleep(a.ctx, time.Second)
 	}
 	if engineID, _ := a.engine.Identity(a.ctx); engineID != "" {
 		return "engine " + engineID
 	}
 	return ""
 }
+
+// identityWait bounds how long a job waits for a (re)starting engine to say which node it is.
+const identityWait = time.Minute
 
 // chainOf returns the chain of a volume's snapshots as this node sees it: scope is the
 // volume's (the caller's word, else this node's volume of that name); nil when neither

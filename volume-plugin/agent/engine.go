@@ -16,6 +16,7 @@ type Engine struct {
 
 	mu                              sync.Mutex
 	name, nodeID, engineID, cluster string
+	swarmState                      string // the engine's LocalNodeState when it last answered
 	lastAsk                         time.Time
 }
 
@@ -41,6 +42,7 @@ func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
 		defer cancel()
 		if info, err := e.api.Info(ctx, client.InfoOptions{}); err == nil {
 			e.name, e.nodeID, e.engineID = info.Info.Name, info.Info.Swarm.NodeID, info.Info.ID
+			e.swarmState = string(info.Info.Swarm.LocalNodeState)
 			if info.Info.Swarm.Cluster != nil {
 				e.cluster = info.Info.Swarm.Cluster.ID
 			}
@@ -51,6 +53,19 @@ func (e *Engine) Node(ctx context.Context) (name, nodeID string) {
 		return host, e.nodeID
 	}
 	return e.name, e.nodeID
+}
+
+// settled reports whether the engine answered and is not between states of its swarm (it
+// says "pending" while its swarm starts, and knows no node ID yet). Until then, the next call
+// to Node asks again at once.
+func (e *Engine) settled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ok := e.engineID != "" && e.swarmState != "pending"
+	if !ok {
+		e.lastAsk = time.Time{}
+	}
+	return ok
 }
 
 // API returns the engine client, nil when the socket path was unusable.
