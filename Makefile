@@ -7,7 +7,7 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/shared/buildinfo.Version=$(VERSION) -X $(MODULE)/shared/buildinfo.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install test test-unit test-e2e demo bench lab-up lab-down vet clean
+.PHONY: all build install test test-unit test-e2e demo bench soak lab-up lab-down vet clean
 
 all: build
 
@@ -38,6 +38,10 @@ demo: build
 # Speed and memory against restic, kopia and a tar+zstd archive; writes BENCHMARKS.md.
 bench:
 	scripts/bench
+
+# A 30-minute soak with random faults on a fresh lab (SOAK=10m for another length); not part of test.
+soak: build
+	scripts/soak
 
 lab-up:
 	scripts/lab up 3
