@@ -132,7 +132,7 @@ func TestDeletedSecretAndNetworkComeBackAndTheServiceReadsTheSecret(t *testing.T
 	}
 	// A second restore finds everything in place and changes nothing.
 	again := node1.docker("swarmbackup", "restore", id[:12], "--only", "secrets", "--name", secret, "--yes")
-	if !strings.Contains(again, "keep (exists)") {
+	if !regexp.MustCompile(`keep\s+secret\s+` + regexp.QuoteMeta(secret) + `\s+exists`).MatchString(again) {
 		t.Errorf("second restore: %s", again)
 	}
 }
