@@ -89,6 +89,16 @@ func (n *node) pluginPIDNow() string {
 	return strings.TrimSpace(string(pids))
 }
 
+// ownBucket points this node's plugin at a repository in a new MinIO bucket until the test
+// ends, and returns the environment in which the CLI reads it.
+func (n *node) ownBucket(t *testing.T, name string) []string {
+	t.Helper()
+	endpoint, secrets := labMinIO(t)
+	repoURL := "s3:" + endpoint + "/" + unique(name) + "/backups"
+	n.configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
+	return bucketEnv(repoURL, secrets)
+}
+
 // writeRandom writes a file of random bytes into a volume of this node, on the host.
 func (n *node) writeRandom(volume, name string, size int) {
 	n.lab.t.Helper()
@@ -109,10 +119,7 @@ func TestThePluginKilledAtRandomPointsLosesNothing(t *testing.T) {
 	n := l.node(2)
 	rng := faultRandom(t)
 	trials := faultTrials(t)
-	endpoint, secrets := labMinIO(t)
-	repoURL := "s3:" + endpoint + "/" + unique("kills") + "/backups"
-	n.configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
-	env := bucketEnv(repoURL, secrets)
+	env := n.ownBucket(t, "kills")
 	verify := func(what string, args ...string) {
 		t.Helper()
 		if r := n.tryEnv(env, append([]string{"swarmbackup", "verify", "--all"}, args...)...); r.err != nil {
@@ -221,10 +228,7 @@ func TestAnEngineRestartedMidSnapshotLosesNothing(t *testing.T) {
 	l := newLab(t)
 	n := l.node(3)
 	rng := faultRandom(t)
-	endpoint, secrets := labMinIO(t)
-	repoURL := "s3:" + endpoint + "/" + unique("restarts") + "/backups"
-	n.configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
-	env := bucketEnv(repoURL, secrets)
+	env := n.ownBucket(t, "restarts")
 	vol := unique("restarted")
 	n.createVolume(vol, "quiesce=pause")
 	writer := n.docker("run", "-d", "--restart", "always", "-v", vol+":/data", image, "sh", "-c", "while true; do date >> /data/log; sleep 0.1; done")

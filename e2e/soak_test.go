@@ -77,10 +77,7 @@ func TestSoak(t *testing.T) {
 	l := newLab(t)
 	n := l.node(2)
 	rng := faultRandom(t)
-	endpoint, secrets := labMinIO(t)
-	repoURL := "s3:" + endpoint + "/" + unique("soak") + "/backups"
-	n.configurePlugin("SWARMBACKUP_REPO="+repoURL, "etc.source="+secrets)
-	env := bucketEnv(repoURL, secrets)
+	env := n.ownBucket(t, "soak")
 	cli := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(filepath.Join("..", "bin", "docker-swarmbackup"), append([]string{"swarmbackup"}, args...)...)
 		cmd.Env = append(n.env(), env...)

@@ -323,15 +323,15 @@ func (a *Agent) start(kind, volume string, work func(*agentapi.Job, func(done, t
 		result := *job
 		err := work(&result, report)
 		done := a.finish(job, result, err)
+		if kind != "snapshot" {
+			close(ended)
+			return
+		}
 		ev := notify.Event{Job: notify.JobSnapshot, Subject: volume, Err: err, Ended: done.Finished, Took: done.Finished.Sub(done.Started),
 			Files: done.Files, Bytes: done.Bytes, BytesNew: done.BytesNew, QuiesceWindow: done.QuiesceWindow}
-		if kind == "snapshot" {
-			a.metrics.Observe(ev) // before the waiters wake: what they see ended is in the metrics
-		}
+		a.metrics.Observe(ev) // before the waiters wake: what they see ended is in the metrics
 		close(ended)
-		if kind == "snapshot" {
-			a.notify(ev)
-		}
+		a.notify(ev)
 	}()
 	return *job, nil
 }
