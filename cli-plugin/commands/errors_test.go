@@ -33,6 +33,8 @@ func TestCommandsExplainWhatFailedInOneLine(t *testing.T) {
 		{"broken template", &fakeEngine{}, []string{"volume", "ls", "--format", "{{.Volume"}, "--format", ""},
 		{"unknown field", &fakeEngine{}, []string{"ls", "--format", "{{.Colour}}"}, "--format", ""},
 		{"no such backup", &fakeEngine{}, []string{"inspect", "feedbeef"}, "feedbeef", ""},
+		{"report without a file", &fakeEngine{}, []string{"report"}, "--html FILE", ""},
+		{"report into a missing directory", &fakeEngine{}, []string{"report", "--html", "/nonexistent/dir/estate.html"}, "/nonexistent/dir/estate.html", ""},
 		{"not a manager", &fakeEngine{}, []string{"schedule", "show"}, "Cannot connect to the Docker daemon", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
