@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // defaultRepo is the repository the lab's plugins use as their embedded default (mounted
@@ -233,6 +237,22 @@ func labMinIO(t *testing.T) (endpoint, secrets string) {
 		}
 	}
 	return endpoint, secrets
+}
+
+// labS3Client talks to the lab's MinIO with the keys labMinIO wrote, as anyone holding them can.
+func labS3Client(t *testing.T, endpoint, secrets string) *minio.Client {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID, _ := os.ReadFile(filepath.Join(secrets, "aws_access_key_id"))
+	secret, _ := os.ReadFile(filepath.Join(secrets, "aws_secret_access_key"))
+	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(strings.TrimSpace(string(keyID)), strings.TrimSpace(string(secret)), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mc
 }
 
 // configurePlugin sets the plugin's settings (it is disabled meanwhile) and restores the

@@ -3,15 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 func TestVolumeRestoresIntoANewVolumeInPlaceAndOnAnotherNode(t *testing.T) {
@@ -79,13 +75,7 @@ func TestCorruptSnapshotDataFailsTheRestoreAndLeavesTheTargetAlone(t *testing.T)
 	node3.run(target, "echo untouched > /data/marker")
 
 	// Flip a byte in every pack in the bucket.
-	u, _ := url.Parse(endpoint)
-	keyID, _ := os.ReadFile(filepath.Join(secrets, "aws_access_key_id"))
-	secret, _ := os.ReadFile(filepath.Join(secrets, "aws_secret_access_key"))
-	mc, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(strings.TrimSpace(string(keyID)), strings.TrimSpace(string(secret)), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mc := labS3Client(t, endpoint, secrets)
 	ctx := context.Background()
 	damaged := 0
 	for obj := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "backups/data/", Recursive: true}) {

@@ -34,7 +34,14 @@ type statusReport struct {
 	Swarms   []swarmStatus   `json:"swarms"`
 	Schedule *scheduleStatus `json:"schedule,omitempty"`
 	Drill    *drillStatus    `json:"drill,omitempty"`
-	Problems []string        `json:"problems"`
+	// Immutable is set in an Object Lock bucket.
+	Immutable *immutableStatus `json:"immutable,omitempty"`
+	Problems  []string         `json:"problems"`
+}
+
+type immutableStatus struct {
+	Period time.Duration `json:"period"`
+	Until  time.Time     `json:"until,omitzero"`
 }
 
 type agentStatus struct {
@@ -114,6 +121,11 @@ func runStatus(ctx context.Context, dockerCli command.Cli, opts statusOptions) e
 			return err
 		}
 	}
+	im, err := repo.Immutability(ctx)
+	if err != nil {
+		return err
+	}
+	report.assessImmutability(now, im)
 	err = writeFormatted(dockerCli.Out(), opts.format, report, func(w io.Writer) error { return report.table(w, !opts.noTrunc) })
 	if err != nil {
 		return err
@@ -330,9 +342,37 @@ func (r statusReport) table(w io.Writer, trunc bool) error {
 			last, set, ago, estimate = shorten(d.Last, 12), shorten(d.Set, 12), age(now, d.Time), d.Estimate.Round(100*time.Millisecond).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(d.Schedule), last, set, ago, estimate, d.State)
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if im := r.Immutable; im != nil {
+		until := "no backup yet"
+		if !im.Until.IsZero() {
+			until = "until " + im.Until.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "\nObject Lock: every backup's objects retained %s (bucket default %s)\n", until, days(im.Period))
 	}
 	return nil
+}
+
+// assessImmutability adds an Object Lock bucket's retention; a horizon that has passed means
+// the objects backups need can be destroyed: no writer ran within the bucket's period.
+func (r *statusReport) assessImmutability(now time.Time, im repository.Immutability) {
+	if im.Period <= 0 {
+		return
+	}
+	r.Immutable = &immutableStatus{Period: im.Period, Until: im.Until}
+	if !im.Until.IsZero() && im.Until.Before(now) {
+		r.Problems = append(r.Problems, fmt.Sprintf("Object Lock retention ended %s ago: no backup ran to extend it", age(now, im.Until)))
+	}
+}
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 func orDash(s string) string {

@@ -133,3 +133,36 @@ func TestStatusFailsWhenTheLastDrillFailedOrNoneRanWithinTwoPeriods(t *testing.T
 		})
 	}
 }
+
+// In an Object Lock bucket status shows how long backups are retained, and fails once that
+// horizon has passed: from then on a stolen credential can destroy them.
+func TestStatusShowsObjectLockRetentionAndFailsWhenItEnded(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		until   time.Time
+		problem string
+	}{
+		{now.Add(36 * time.Hour), ""},
+		{now.Add(-3 * time.Hour), "Object Lock retention ended 3 hours ago: no backup ran to extend it"},
+	} {
+		r := statusReport{Problems: []string{}}
+		r.assessImmutability(now, repository.Immutability{Period: 24 * time.Hour, Until: tc.until})
+		if got := strings.Join(r.Problems, "; "); got != tc.problem {
+			t.Errorf("until %v: problems %q, want %q", tc.until, got, tc.problem)
+		}
+		var out strings.Builder
+		clock = func() time.Time { return now }
+		if err := r.table(&out, true); err != nil {
+			t.Fatal(err)
+		}
+		clock = time.Now
+		if want := "Object Lock: every backup's objects retained until " + tc.until.Format(time.RFC3339) + " (bucket default 1d)"; !strings.Contains(out.String(), want) {
+			t.Errorf("status prints:\n%s\nwithout %q", out.String(), want)
+		}
+	}
+	r := statusReport{Problems: []string{}}
+	r.assessImmutability(now, repository.Immutability{})
+	if r.Immutable != nil {
+		t.Error("a bucket without Object Lock shows a retention")
+	}
+}

@@ -63,6 +63,10 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, purpose string) (
 		}
 		return nil, fmt.Errorf("%w: %s on %s since %s", ErrLocked, conflict.Purpose, conflict.Host, conflict.Time.Format(time.RFC3339))
 	}
+	if err := r.keepImmutable(ctx); err != nil {
+		_ = r.DeleteFile(context.WithoutCancel(ctx), LockFile, id)
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l := &Lock{repo: r, id: id, rec: rec, cancel: cancel, done: make(chan struct{})}
 	go l.refresh(rctx)

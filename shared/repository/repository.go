@@ -10,6 +10,7 @@
 //	index/<ID>             sealed lists of packs and the blobs in them
 //	snapshots/<ID>         sealed snapshot records
 //	locks/<ID>             sealed leases
+//	immutable/<ID>         sealed: how long an Object Lock bucket retains everything (immutable.go)
 //
 // Every name is random or a hash of sealed bytes: names reveal nothing about content.
 // A snapshot is written only after its packs and index are stored, so a crash at any point
@@ -26,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -53,6 +55,7 @@ type repoConfig struct {
 // Repository is an open repository. Its methods are safe for concurrent use.
 type Repository struct {
 	agent string // see SetAgent
+	now   func() time.Time
 	be    storage.Backend
 	cfg   repoConfig
 	crypt *crypter
@@ -76,6 +79,7 @@ type Repository struct {
 	indexFiles    []ID // the index files read at open (or written since by RewriteIndex)
 	// supersededIndex holds index files that another one replaces, listed or not.
 	supersededIndex map[ID]bool
+	horizon         time.Time // see keepImmutable
 }
 
 // Backend returns the storage the repository lives on.
@@ -251,7 +255,7 @@ func newHandle(be storage.Backend, cfg repoConfig, c *crypter, h hasher) (*Repos
 		return nil, err
 	}
 	r := &Repository{
-		be: be, cfg: cfg, crypt: c, hash: h, idx: newIndex(), enc: enc, dec: dec,
+		be: be, cfg: cfg, crypt: c, hash: h, idx: newIndex(), enc: enc, dec: dec, now: time.Now,
 		inflight: map[ID]struct{}{}, supersededIndex: map[ID]bool{},
 		pools: map[BlobType]chan *packer{},
 		slots: make(chan struct{}, maxUploads),
@@ -284,7 +288,7 @@ func (r *Repository) Fork() (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.agent = r.agent
+	f.agent, f.now = r.agent, r.now
 	r.idx.mu.RLock()
 	f.idx.blobs = maps.Clone(r.idx.blobs)
 	f.idx.packs = maps.Clone(r.idx.packs)
@@ -293,6 +297,7 @@ func (r *Repository) Fork() (*Repository, error) {
 	f.indexFiles = slices.Clone(r.indexFiles)
 	f.indexProblems = slices.Clone(r.indexProblems)
 	f.supersededIndex = maps.Clone(r.supersededIndex)
+	f.horizon = r.horizon
 	r.mu.Unlock()
 	return f, nil
 }

@@ -51,3 +51,17 @@ type Undeleter interface {
 	// fn with each name, and returns how many came back.
 	Undelete(ctx context.Context, prefix string, since time.Time, fn func(name string) error) (int, error)
 }
+
+// Immutable is storage that can keep objects from being deleted or overwritten until a time
+// (S3 Object Lock): what a stolen credential deletes stays behind as a version it cannot
+// remove, for undelete to bring back.
+type Immutable interface {
+	// ImmutablePeriod is how long the storage keeps each new object by default (an Object Lock
+	// bucket's default retention); zero when it keeps none.
+	ImmutablePeriod(ctx context.Context) (time.Duration, error)
+	// KeepUntil keeps the object's current version until at least t; a later date stands.
+	KeepUntil(ctx context.Context, name string, t time.Time) error
+	// KeepNewUntil keeps every object this backend writes from now on, whose name keep
+	// accepts, until at least t.
+	KeepNewUntil(t time.Time, keep func(name string) bool)
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -33,6 +34,11 @@ type Config struct {
 type Backend struct {
 	cfg    Config
 	client *minio.Client
+
+	lock      sync.Mutex // guards what Object Lock needs (immutable.go)
+	lockMode  minio.RetentionMode
+	keepNew   time.Time
+	keepNewOf func(name string) bool
 }
 
 // New returns a backend for cfg. It does not contact the endpoint.
@@ -137,13 +143,16 @@ func (b *Backend) EnsureBucket(ctx context.Context) error {
 }
 
 func (b *Backend) Put(ctx context.Context, name string, data []byte) error {
-	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)), putOptions(len(data)))
+	opts := putOptions(len(data))
+	b.retain(name, &opts)
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)), opts)
 	return b.wrap("put", name, err)
 }
 
 // Create is a conditional PUT (If-None-Match: *), which S3 and MinIO apply atomically.
 func (b *Backend) Create(ctx context.Context, name string, data []byte) error {
 	opts := putOptions(len(data))
+	b.retain(name, &opts)
 	opts.SetMatchETagExcept("*")
 	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(name), bytes.NewReader(data), int64(len(data)), opts)
 	if resp := minio.ToErrorResponse(err); resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed" {
