@@ -36,6 +36,9 @@ func TestCommandsExplainWhatFailedInOneLine(t *testing.T) {
 		{"report without a file", &fakeEngine{}, []string{"report"}, "--html FILE", ""},
 		{"report into a missing directory", &fakeEngine{}, []string{"report", "--html", "/nonexistent/dir/estate.html"}, "/nonexistent/dir/estate.html", ""},
 		{"not a manager", &fakeEngine{}, []string{"schedule", "show"}, "Cannot connect to the Docker daemon", ""},
+		{"key without a password", &fakeEngine{}, []string{"key", "add", "--role", "volumes"}, "--new-password-file FILE", ""},
+		{"key of no role", &fakeEngine{}, []string{"key", "add", "--role", "root", "--new-password-file", "/etc/hostname"}, `--role: unknown key role "root"`, ""},
+		{"key from a missing file", &fakeEngine{}, []string{"key", "add", "--new-password-file", "/nonexistent/pw"}, "--new-password-file: read /nonexistent/pw", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := testRepo(t)

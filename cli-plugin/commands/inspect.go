@@ -64,6 +64,9 @@ func (o *repoOptions) openSwarmBackup(ctx context.Context, id string) (*reposito
 
 // findSwarmBackup finds the swarm backup whose ID starts with id.
 func findSwarmBackup(ctx context.Context, repo *repository.Repository, id string) (*snapshot.Snapshot, controlplane.Metadata, error) {
+	if repo.Role() == repository.RoleVolumes {
+		return nil, controlplane.Metadata{}, fmt.Errorf("swarm backup %s: %w", id, repository.ErrNoControlKey)
+	}
 	list, _, err := snapshot.List(ctx, repo)
 	if err != nil {
 		return nil, controlplane.Metadata{}, err

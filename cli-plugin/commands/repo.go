@@ -48,9 +48,12 @@ func lookupEnv(name string) (string, bool) {
 	return v, ok
 }
 
+// password is the repository password the options name.
+func (o *repoOptions) password() (string, error) { return config.Password(o.passwordFile, lookupEnv) }
+
 func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, storage.Backend, string) (*repository.Repository, error)) (*repository.Repository, error) {
 	url := config.RepoURL(o.repo, lookupEnv)
-	password, err := config.Password(o.passwordFile, lookupEnv)
+	password, err := o.password()
 	if err != nil {
 		return nil, err
 	}

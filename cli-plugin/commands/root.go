@@ -39,6 +39,7 @@ func NewRootCommand(dockerCli command.Cli) *cobra.Command {
 		newPruneCommand(dockerCli),
 		newReportCommand(dockerCli),
 		newRestoreCommand(dockerCli),
+		newKeyCommand(dockerCli),
 		newScheduleCommand(dockerCli),
 		newVerifyCommand(dockerCli),
 		newStatusCommand(dockerCli),

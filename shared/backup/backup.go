@@ -76,6 +76,12 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 		return nil, err
 	}
 	defer lock.Unlock(ctx)
+	if src.Kind == snapshot.KindSwarm {
+		// The control plane's secrets go into the compartment keys of workers cannot open.
+		if repo, err = repo.ControlPlane(); err != nil {
+			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+		}
+	}
 	host := src.Host
 	if host == "" {
 		host, _ = os.Hostname()

@@ -124,7 +124,7 @@ func (c *check) checkPacks(ctx context.Context) error {
 			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is missing", id.Short()))
 		case got != size:
 			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is %d bytes, the index says %d", id.Short(), got, size))
-		case c.opts.ReadData:
+		case c.opts.ReadData && c.canRead(blobsOf[id]):
 			toRead = append(toRead, id)
 		}
 	}
@@ -159,6 +159,12 @@ func (c *check) checkPacks(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
+}
+
+// canRead says whether this key can open a pack's blobs: a key of the volumes role cannot
+// open the control plane's, nor does it see the backups that need them.
+func (c *check) canRead(blobs []repository.BlobInfo) bool {
+	return len(blobs) == 0 || !blobs[0].Control || c.repo.Role() != repository.RoleVolumes
 }
 
 func (c *check) markPack(blobs []repository.BlobInfo, what string) {

@@ -56,6 +56,9 @@ func Password(flagFile string, env Env) (string, error) {
 	return "", ErrNoPassword
 }
 
+// SecretFile reads a secret from a file, as passwords are read.
+func SecretFile(path string) (string, error) { return readSecretFile(path) }
+
 // readSecretFile returns a file's content without its trailing newline; errors name the file,
 // never its content.
 func readSecretFile(path string) (string, error) {

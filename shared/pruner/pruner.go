@@ -42,6 +42,9 @@ type Plan struct {
 	// snapshots (listed in Keep and Forget).
 	KeepSets   []*backupset.Set `json:"keep_sets,omitempty"`
 	ForgetSets []*backupset.Set `json:"forget_sets,omitempty"`
+	// DataLeft says the prune only forgot snapshots: its key (of the volumes role) cannot see
+	// what control-plane backups need, so data is removed by a prune with a full key.
+	DataLeft bool `json:"data_left,omitempty"`
 }
 
 // applyToSets applies the policy to the sets of each cluster, as units: a kept set keeps
@@ -144,8 +147,13 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		}
 		groups[sn.Chain()] = append(groups[sn.Chain()], timed{sn})
 	}
-	if err := plan.applyToSets(sets, list, opts); err != nil {
-		return nil, err
+	// A key of the volumes role sees no control-plane backups: sets, which hold them, are
+	// left to a full key, and so is the removal of data, since it cannot tell what they need.
+	restricted := repo.Role() == repository.RoleVolumes
+	if !restricted {
+		if err := plan.applyToSets(sets, list, opts); err != nil {
+			return nil, err
+		}
 	}
 	for _, g := range groups {
 		decisions, err := retention.Apply(g, opts.Policy)
@@ -162,6 +170,13 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	}
 	sortEntries(plan.Keep)
 	sortEntries(plan.Forget)
+	if restricted {
+		plan.DataLeft = true
+		if opts.DryRun {
+			return plan, nil
+		}
+		return plan, forget(ctx, repo, plan.Forget)
+	}
 
 	used, err := usedBlobs(ctx, repo, plan.Keep)
 	if err != nil {
@@ -215,10 +230,8 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 			return nil, fmt.Errorf("forget set %s: %w", s.ID[:12], err)
 		}
 	}
-	for _, e := range plan.Forget {
-		if err := repo.DeleteFile(ctx, repository.SnapshotFile, e.Snapshot.ID); err != nil {
-			return nil, fmt.Errorf("forget snapshot %s: %w", e.ID, err)
-		}
+	if err := forget(ctx, repo, plan.Forget); err != nil {
+		return nil, err
 	}
 	if err := repo.RewriteIndex(ctx, remove); err != nil {
 		return nil, err
@@ -232,6 +245,15 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, fmt.Errorf("remove old requests: %w", err)
 	}
 	return plan, nil
+}
+
+func forget(ctx context.Context, repo *repository.Repository, entries []Entry) error {
+	for _, e := range entries {
+		if err := repo.DeleteFile(ctx, repository.SnapshotFile, e.Snapshot.ID); err != nil {
+			return fmt.Errorf("forget snapshot %s: %w", e.ID, err)
+		}
+	}
+	return nil
 }
 
 func entry(sn *snapshot.Snapshot, reasons []string) Entry {

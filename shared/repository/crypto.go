@@ -20,20 +20,44 @@ type masterKey struct {
 	Encrypt []byte `json:"encrypt"` // AES-256-GCM
 	Hash    []byte `json:"hash"`    // keyed BLAKE3 for blob IDs
 	RepoID  ID     `json:"repo"`    // the repository this key belongs to
+	// The control-plane compartment (roles.go): control-plane backups are sealed and hashed
+	// with these, which a key of the volumes role does not hold.
+	ControlEncrypt []byte `json:"control_encrypt,omitempty"`
+	ControlHash    []byte `json:"control_hash,omitempty"`
+	// ControlSince is when the repository got its compartment: control-plane backups made
+	// before were sealed with the shared key.
+	ControlSince time.Time `json:"control_since,omitzero"`
+	Role         Role      `json:"role,omitempty"`
 }
 
 func newMasterKey() masterKey {
-	k := masterKey{Encrypt: make([]byte, 32), Hash: make([]byte, 32)}
-	if _, err := rand.Read(k.Encrypt); err != nil {
-		panic(err)
-	}
-	if _, err := rand.Read(k.Hash); err != nil {
-		panic(err)
-	}
+	k := masterKey{Encrypt: randomKey(), Hash: randomKey()}
+	k.addControl(time.Time{})
 	return k
 }
 
-func (k masterKey) valid() bool { return len(k.Encrypt) == 32 && len(k.Hash) == 32 }
+// addControl gives the key a control-plane compartment, in use since since.
+func (k *masterKey) addControl(since time.Time) {
+	k.ControlEncrypt, k.ControlHash, k.ControlSince = randomKey(), randomKey(), since
+}
+
+func randomKey() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (k masterKey) valid() bool {
+	if len(k.Encrypt) != 32 || len(k.Hash) != 32 || !k.Role.known() {
+		return false
+	}
+	if k.Role == RoleVolumes {
+		return len(k.ControlEncrypt) == 0
+	}
+	return len(k.ControlEncrypt) == len(k.ControlHash) && (len(k.ControlEncrypt) == 0 || len(k.ControlEncrypt) == 32)
+}
 
 // keyFile is stored under keys/: the master key sealed with a key derived from the password.
 type keyFile struct {

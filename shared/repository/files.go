@@ -42,12 +42,18 @@ func maxFileSize(kind FileKind) int64 {
 }
 
 // sealFile is the stored form of a record: JSON, compressed and sealed, bound to its kind.
+// Snapshot records go where the handle's blobs go (a control-plane handle seals them in its
+// compartment); every other record is shared.
 func (r *Repository) sealFile(kind FileKind, v any) ([]byte, error) {
 	plain, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return r.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)), nil
+	keys := r.shared
+	if kind == SnapshotFile {
+		keys = r.sealer
+	}
+	return keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)), nil
 }
 
 // SaveFile stores v as JSON, compressed and sealed; its ID is the hash of the stored bytes.
@@ -56,6 +62,27 @@ func (r *Repository) SaveFile(ctx context.Context, kind FileKind, v any) (ID, er
 	if err != nil {
 		return ID{}, err
 	}
+	return r.storeFile(ctx, kind, stored)
+}
+
+// SaveControlFile stores v like SaveFile, sealed in the control-plane compartment (with the
+// shared key in a repository made before compartments existed).
+func (r *Repository) SaveControlFile(ctx context.Context, kind FileKind, v any) (ID, error) {
+	if r.key.Role == RoleVolumes {
+		return ID{}, ErrNoControlKey
+	}
+	keys := r.shared
+	if r.control != nil {
+		keys = r.control
+	}
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return ID{}, err
+	}
+	return r.storeFile(ctx, kind, keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)))
+}
+
+func (r *Repository) storeFile(ctx context.Context, kind FileKind, stored []byte) (ID, error) {
 	id := contentID(stored)
 	if err := r.be.Put(ctx, fileName(kind, id), stored); err != nil {
 		return ID{}, fmt.Errorf("store %s %s: %w", kind, id.Short(), err)
@@ -101,30 +128,46 @@ func (r *Repository) LoadNamedFile(ctx context.Context, kind FileKind, key strin
 
 // LoadFile reads a record into v; damage is reported as ErrCorrupt.
 func (r *Repository) LoadFile(ctx context.Context, kind FileKind, id ID, v any) error {
-	stored, err := r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
-	if err != nil {
-		return fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
-	}
-	plain, err := r.openFile(kind, stored)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, id.Short(), err)
-	}
-	if err := json.Unmarshal(plain, v); err != nil {
-		return fmt.Errorf("%s %s: %w: %v", kind, id.Short(), ErrCorrupt, err)
-	}
-	return nil
+	_, err := r.LoadSealedFile(ctx, kind, id, v)
+	return err
 }
 
-func (r *Repository) openFile(kind FileKind, stored []byte) ([]byte, error) {
-	compressed, err := r.crypt.open(nil, stored, []byte(kind))
+// LoadSealedFile reads a record into v like LoadFile, and says with which key it was sealed.
+// A record this key cannot open at all is reported as ErrCorrupt, or, for a key of the
+// volumes role, as ErrNoControlKey: it may be sealed in the control-plane compartment.
+func (r *Repository) LoadSealedFile(ctx context.Context, kind FileKind, id ID, v any) (Sealing, error) {
+	stored, err := r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return 0, fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
+	}
+	plain, sealing, err := r.openFile(kind, stored)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", kind, id.Short(), err)
+	}
+	if err := json.Unmarshal(plain, v); err != nil {
+		return 0, fmt.Errorf("%s %s: %w: %v", kind, id.Short(), ErrCorrupt, err)
+	}
+	return sealing, nil
+}
+
+func (r *Repository) openFile(kind FileKind, stored []byte) ([]byte, Sealing, error) {
+	sealing := SealedShared
+	compressed, err := r.shared.crypt.open(nil, stored, []byte(kind))
+	if err != nil && kind == SnapshotFile && r.control != nil {
+		compressed, err = r.control.crypt.open(nil, stored, []byte(kind))
+		sealing = SealedControl
+	}
+	if err != nil {
+		if kind == SnapshotFile && r.key.Role == RoleVolumes {
+			return nil, 0, ErrNoControlKey
+		}
+		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	plain, err := r.dec.DecodeAll(compressed, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+		return nil, 0, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
 	}
-	return plain, nil
+	return plain, sealing, nil
 }
 
 // ListFiles calls fn with the ID of every record of a kind.
@@ -142,6 +185,12 @@ func (r *Repository) ListFiles(ctx context.Context, kind FileKind, fn func(ID) e
 // Records that cannot be read are returned as errors, so that one damaged record hides
 // nothing else; the error is for the listing itself.
 func LoadFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep func(ID, *T)) ([]error, error) {
+	return LoadSealedFiles(ctx, r, kind, func(id ID, v *T, _ Sealing) { keep(id, v) })
+}
+
+// LoadSealedFiles is LoadFiles, saying with which key each record was sealed. Records a key
+// of the volumes role cannot open are passed over: they are the control plane's.
+func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep func(ID, *T, Sealing)) ([]error, error) {
 	var ids []ID
 	if err := r.ListFiles(ctx, kind, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
@@ -149,11 +198,15 @@ func LoadFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep fu
 	var problems []error
 	for _, id := range ids {
 		v := new(T)
-		if err := r.LoadFile(ctx, kind, id, v); err != nil {
+		sealing, err := r.LoadSealedFile(ctx, kind, id, v)
+		if errors.Is(err, ErrNoControlKey) {
+			continue
+		}
+		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		keep(id, v)
+		keep(id, v, sealing)
 	}
 	return problems, nil
 }
@@ -292,7 +345,7 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile
 				errs[i] = fmt.Errorf("read index %s: %w", id.Short(), err)
 				return nil
 			}
-			plain, err := r.openFile(IndexFile, stored)
+			plain, _, err := r.openFile(IndexFile, stored)
 			if err != nil {
 				errs[i] = fmt.Errorf("index %s: %w", id.Short(), err)
 				return nil
@@ -315,15 +368,17 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 		dropped[id] = true
 	}
 	byPack := map[ID][]indexBlob{}
+	control := map[ID]bool{}
 	r.idx.mu.RLock()
 	for id, loc := range r.idx.blobs {
 		if !dropped[loc.Pack] {
 			byPack[loc.Pack] = append(byPack[loc.Pack], indexBlob{ID: id, Type: loc.Type, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
+			control[loc.Pack] = loc.Control
 		}
 	}
 	f := indexFile{Supersedes: append([]ID(nil), r.indexFiles...)}
 	for pack, blobs := range byPack {
-		f.Packs = append(f.Packs, indexPack{ID: pack, Size: r.idx.packs[pack], Blobs: blobs})
+		f.Packs = append(f.Packs, indexPack{ID: pack, Size: r.idx.packs[pack], Blobs: blobs, Control: control[pack]})
 	}
 	r.idx.mu.RUnlock()
 

@@ -13,6 +13,7 @@ type blobLoc struct {
 	Offset    uint32
 	Length    uint32
 	RawLength uint32
+	Control   bool // sealed in the control-plane compartment
 }
 
 // index maps every stored blob to its pack. It is the union of all index files.
@@ -45,7 +46,7 @@ func (x *index) addPack(p indexPack) {
 	defer x.mu.Unlock()
 	x.packs[p.ID] = p.Size
 	for _, b := range p.Blobs {
-		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength}
+		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Control: p.Control}
 	}
 }
 
@@ -60,6 +61,8 @@ type indexPack struct {
 	ID    ID          `json:"id"`
 	Size  int64       `json:"size"`
 	Blobs []indexBlob `json:"blobs"`
+	// Control marks a pack sealed in the control-plane compartment.
+	Control bool `json:"control,omitempty"`
 }
 
 type indexBlob struct {

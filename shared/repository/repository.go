@@ -58,11 +58,17 @@ type Repository struct {
 	now   func() time.Time
 	be    storage.Backend
 	cfg   repoConfig
-	crypt *crypter
-	hash  hasher
-	idx   *index
-	enc   *zstd.Encoder
-	dec   *zstd.Decoder
+	key   masterKey // what the key file opened held (roles.go)
+	// keyName is the key file the password opened.
+	keyName string
+	crypt   *crypter // the shared key: index files, records, volume data
+	hash    hasher
+	shared  *compartment
+	control *compartment // nil: this key holds no control-plane compartment
+	sealer  *compartment // where this handle's blobs and snapshot records go
+	idx     *index
+	enc     *zstd.Encoder
+	dec     *zstd.Decoder
 
 	mu        sync.Mutex
 	inflight  map[ID]struct{} // blobs in a packer or an upload, not yet indexed
@@ -121,11 +127,11 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 	if cfg.Version != FormatVersion {
 		return nil, fmt.Errorf("%s: repository format %d; this version reads format %d", be.Location(), cfg.Version, FormatVersion)
 	}
-	mk, warnings, err := findKey(ctx, be, password, cfg.ID)
+	mk, keyName, warnings, err := findKey(ctx, be, password, cfg.ID)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRepository(be, cfg, mk)
+	r, err := newRepository(be, cfg, mk, keyName)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +180,13 @@ func Init(ctx context.Context, be storage.Backend, password string) (*Repository
 	if err != nil {
 		return nil, fmt.Errorf("initialise repository at %s: %w", be.Location(), err)
 	}
-	return newRepository(be, cfg, mk)
+	return newRepository(be, cfg, mk, keyName)
 }
 
 // findKey finds the key file the password opens. Key files that cannot be used (damaged,
 // too large, asking for a KDF beyond the bounds) are passed over and returned as warnings:
 // one bad file in the bucket must not lock everyone out.
-func findKey(ctx context.Context, be storage.Backend, password string, repoID ID) (masterKey, []error, error) {
+func findKey(ctx context.Context, be storage.Backend, password string, repoID ID) (masterKey, string, []error, error) {
 	type listed struct {
 		name string
 		size int64
@@ -191,10 +197,10 @@ func findKey(ctx context.Context, be storage.Backend, password string, repoID ID
 		return nil
 	})
 	if err != nil {
-		return masterKey{}, nil, err
+		return masterKey{}, "", nil, err
 	}
 	if len(keys) == 0 {
-		return masterKey{}, nil, fmt.Errorf("%s: the repository has no key", be.Location())
+		return masterKey{}, "", nil, fmt.Errorf("%s: the repository has no key", be.Location())
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	var warnings []error
@@ -208,7 +214,7 @@ func findKey(ctx context.Context, be storage.Backend, password string, repoID ID
 			warnings = append(warnings, fmt.Errorf("key file %s passed over: %w", k.name, err))
 			continue
 		case err != nil:
-			return masterKey{}, nil, err
+			return masterKey{}, "", nil, err
 		}
 		mk, err := openKeyFile(data, password)
 		switch {
@@ -221,31 +227,37 @@ func findKey(ctx context.Context, be storage.Backend, password string, repoID ID
 			otherRepo = mk.RepoID
 			continue
 		}
-		return mk, warnings, nil
+		return mk, k.name, warnings, nil
 	}
 	if !otherRepo.IsNull() {
-		return masterKey{}, nil, fmt.Errorf("%s: the password opens a key of repository %s, but the config names repository %s: the config was changed or replaced", be.Location(), otherRepo.Short(), repoID.Short())
+		return masterKey{}, "", nil, fmt.Errorf("%s: the password opens a key of repository %s, but the config names repository %s: the config was changed or replaced", be.Location(), otherRepo.Short(), repoID.Short())
 	}
-	return masterKey{}, nil, fmt.Errorf("%s: %w", be.Location(), ErrWrongPassword)
+	return masterKey{}, "", nil, fmt.Errorf("%s: %w", be.Location(), ErrWrongPassword)
 }
 
 // Warnings lists what was passed over when the repository was opened (unusable key files).
 func (r *Repository) Warnings() []error { return r.warnings }
 
-func newRepository(be storage.Backend, cfg repoConfig, mk masterKey) (*Repository, error) {
-	c, err := newCrypter(mk.Encrypt)
+func newRepository(be storage.Backend, cfg repoConfig, mk masterKey, keyName string) (*Repository, error) {
+	shared, err := newCompartment(mk.Encrypt, mk.Hash)
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHasher(mk.Hash)
+	r, err := newHandle(be, cfg, shared)
 	if err != nil {
 		return nil, err
 	}
-	return newHandle(be, cfg, c, h)
+	r.key, r.keyName = mk, keyName
+	if len(mk.ControlEncrypt) > 0 {
+		if r.control, err = newCompartment(mk.ControlEncrypt, mk.ControlHash); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // newHandle builds a handle on an opened repository, with an empty index and buffers of its own.
-func newHandle(be storage.Backend, cfg repoConfig, c *crypter, h hasher) (*Repository, error) {
+func newHandle(be storage.Backend, cfg repoConfig, shared *compartment) (*Repository, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, err
@@ -255,7 +267,8 @@ func newHandle(be storage.Backend, cfg repoConfig, c *crypter, h hasher) (*Repos
 		return nil, err
 	}
 	r := &Repository{
-		be: be, cfg: cfg, crypt: c, hash: h, idx: newIndex(), enc: enc, dec: dec, now: time.Now,
+		be: be, cfg: cfg, crypt: shared.crypt, hash: shared.hash, shared: shared, sealer: shared,
+		idx: newIndex(), enc: enc, dec: dec, now: time.Now,
 		inflight: map[ID]struct{}{}, supersededIndex: map[ID]bool{},
 		pools: map[BlobType]chan *packer{},
 		slots: make(chan struct{}, maxUploads),
@@ -284,11 +297,12 @@ func (r *Repository) newPacker() *packer { return &packer{} }
 // storage, starts from a copy of this handle's index, and has buffers of its own. Unlike
 // Open it neither derives the key from the password nor reads the index files again.
 func (r *Repository) Fork() (*Repository, error) {
-	f, err := newHandle(r.be, r.cfg, r.crypt, r.hash)
+	f, err := newHandle(r.be, r.cfg, r.shared)
 	if err != nil {
 		return nil, err
 	}
 	f.agent, f.now = r.agent, r.now
+	f.key, f.keyName, f.control, f.sealer = r.key, r.keyName, r.control, r.sealer
 	r.idx.mu.RLock()
 	f.idx.blobs = maps.Clone(r.idx.blobs)
 	f.idx.packs = maps.Clone(r.idx.packs)
@@ -303,7 +317,7 @@ func (r *Repository) Fork() (*Repository, error) {
 }
 
 // Hash returns the ID data would have as a blob.
-func (r *Repository) Hash(data []byte) ID { return r.hash.sum(data) }
+func (r *Repository) Hash(data []byte) ID { return r.sealer.hash.sum(data) }
 
 // HasBlob reports whether a blob is stored or on its way.
 func (r *Repository) HasBlob(id ID) bool {
@@ -319,7 +333,7 @@ func (r *Repository) HasBlob(id ID) bool {
 // SaveBlob stores data as a blob unless the repository has it already; it reports whether
 // the blob was new. The blob is durable only after Flush.
 func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID, bool, error) {
-	id := r.hash.sum(data)
+	id := r.sealer.hash.sum(data)
 	if _, ok := r.idx.lookup(id); ok {
 		return id, false, nil
 	}
@@ -355,7 +369,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 		p.bufp = r.packBufs.Get().(*[]byte)
 		p.buf = (*p.bufp)[:0]
 	}
-	p.add(r.crypt, t, id, payload, len(data))
+	p.add(r.sealer.crypt, t, id, payload, len(data))
 	if p.size() >= packSize {
 		if err := r.upload(ctx, p); err != nil {
 			pool <- r.newPacker()
@@ -395,7 +409,8 @@ const sampleSize = 16 << 10
 // upload seals the pack's header and stores it in the background; at most maxUploads run at
 // once, and a later Flush reports any failure.
 func (r *Repository) upload(ctx context.Context, p *packer) error {
-	data := p.finish(r.crypt)
+	data := p.finish(r.sealer.crypt)
+	control := r.control != nil && r.sealer == r.control
 	id := contentID(data)
 	entries := p.entries
 	bufp := p.bufp
@@ -419,6 +434,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 			return
 		}
 		ip := packToIndex(id, int64(len(data)), entries)
+		ip.Control = control
 		r.idx.addPack(ip)
 		r.written = append(r.written, ip)
 		for _, e := range entries {
@@ -491,6 +507,7 @@ type BlobInfo struct {
 	Offset    uint32
 	Length    uint32
 	RawLength uint32
+	Control   bool // sealed in the control-plane compartment
 }
 
 // Compressed reports whether the blob is stored compressed: a raw blob's sealed length is
@@ -503,7 +520,7 @@ func (r *Repository) LookupBlob(id ID) (BlobInfo, bool) {
 	if !ok {
 		return BlobInfo{}, false
 	}
-	return BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength}, true
+	return BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control}, true
 }
 
 // ErrBlobMissing says the index does not know a blob.
@@ -564,8 +581,14 @@ func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
 }
 
 func (r *Repository) openBlob(bi BlobInfo, sealed, scratch []byte) ([]byte, error) {
+	keys := r.shared
+	if bi.Control {
+		if keys = r.control; keys == nil {
+			return nil, fmt.Errorf("%s blob %s: %w", bi.Type, bi.ID.Short(), ErrNoControlKey)
+		}
+	}
 	// Decrypt in place: the sealed bytes are not needed afterwards.
-	payload, err := r.crypt.openInPlace(sealed, blobAAD(bi.Type, bi.ID))
+	payload, err := keys.crypt.openInPlace(sealed, blobAAD(bi.Type, bi.ID))
 	if err != nil {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 	}
@@ -579,7 +602,7 @@ func (r *Repository) openBlob(bi BlobInfo, sealed, scratch []byte) ([]byte, erro
 			return nil, fmt.Errorf("%s blob %s in pack %s: %w: decompress: %v", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt, err)
 		}
 	}
-	if r.hash.sum(data) != bi.ID {
+	if keys.hash.sum(data) != bi.ID {
 		return nil, fmt.Errorf("%s blob %s in pack %s: %w: content does not match its ID", bi.Type, bi.ID.Short(), bi.Pack.Short(), ErrCorrupt)
 	}
 	return data, nil
@@ -592,7 +615,13 @@ func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr, err := r.crypt.open(nil, sealedHdr, headerAAD)
+	// A pack is sealed whole in one compartment; its header says which.
+	control := false
+	hdr, err := r.shared.crypt.open(nil, sealedHdr, headerAAD)
+	if err != nil && r.control != nil {
+		hdr, err = r.control.crypt.open(nil, sealedHdr, headerAAD)
+		control = err == nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pack header: %w", err)
 	}
@@ -603,7 +632,7 @@ func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
 	id := contentID(pack)
 	out := make([]BlobInfo, len(entries))
 	for i, e := range entries {
-		out[i] = BlobInfo{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
+		out[i] = BlobInfo{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength, Control: control}
 	}
 	return out, nil
 }
@@ -624,7 +653,7 @@ func (r *Repository) Blobs(fn func(BlobInfo)) {
 	r.idx.mu.RLock()
 	defer r.idx.mu.RUnlock()
 	for id, loc := range r.idx.blobs {
-		fn(BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
+		fn(BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control})
 	}
 }
 

@@ -5,6 +5,7 @@ package snapshot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -96,7 +97,12 @@ type Stats struct {
 
 // Save stores the record; call it only after the repository was flushed.
 func Save(ctx context.Context, r *repository.Repository, sn *Snapshot) error {
-	id, err := r.SaveFile(ctx, repository.SnapshotFile, sn)
+	save := r.SaveFile
+	if sn.Kind == KindSwarm {
+		// Only a key that can make control-plane backups can seal their records.
+		save = r.SaveControlFile
+	}
+	id, err := save(ctx, repository.SnapshotFile, sn)
 	if err != nil {
 		return err
 	}
@@ -107,26 +113,48 @@ func Save(ctx context.Context, r *repository.Repository, sn *Snapshot) error {
 // Load reads one record.
 func Load(ctx context.Context, r *repository.Repository, id repository.ID) (*Snapshot, error) {
 	var sn Snapshot
-	if err := r.LoadFile(ctx, repository.SnapshotFile, id, &sn); err != nil {
+	sealing, err := r.LoadSealedFile(ctx, repository.SnapshotFile, id, &sn)
+	if err != nil {
 		return nil, err
 	}
 	sn.ID = id
+	if err := sn.trusted(r, sealing); err != nil {
+		return nil, err
+	}
 	return &sn, nil
 }
 
 // List returns every snapshot, oldest first. Records that cannot be read are returned as
-// errors beside the others, so that one damaged record hides nothing else.
+// errors beside the others, so that one damaged record hides nothing else. With a key of
+// the volumes role, control-plane backups are not listed: that key cannot open them.
 func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, error) {
 	var out []*Snapshot
-	problems, err := repository.LoadFiles(ctx, r, repository.SnapshotFile, func(id repository.ID, sn *Snapshot) {
+	var forged []error
+	problems, err := repository.LoadSealedFiles(ctx, r, repository.SnapshotFile, func(id repository.ID, sn *Snapshot, sealing repository.Sealing) {
 		sn.ID = id
+		if err := sn.trusted(r, sealing); err != nil {
+			forged = append(forged, err)
+			return
+		}
 		out = append(out, sn)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, problems, nil
+	return out, append(problems, forged...), nil
+}
+
+// ErrForged marks a control-plane backup sealed with a key that cannot make one.
+var ErrForged = errors.New("not sealed with the control-plane key: made by a key of the volumes role, not by a backup")
+
+// trusted refuses a control-plane record that a key of the volumes role could have made:
+// restoring it would hand the cluster to whoever holds a worker's key.
+func (s *Snapshot) trusted(r *repository.Repository, sealing repository.Sealing) error {
+	if s.Kind == KindSwarm && !r.TrustControlPlane(sealing, s.Time) {
+		return fmt.Errorf("snapshot %s: %w", s.ID.Short(), ErrForged)
+	}
+	return nil
 }
 
 // Chain returns the chain the snapshot belongs to.
