@@ -87,13 +87,15 @@ func run(log *slog.Logger) error {
 		sdk.EncodeResponse(w, agentapi.VersionResponse{Version: buildinfo.String()}, false)
 	})
 	engine := agent.NewEngine(engineSocket)
+	repos := agent.NewRepos(secretsDir)
+	repos.UseCache(filepath.Join(dataDir, "cache"))
 	holder := quiesce.New(engine.API(), filepath.Join(dataDir, "quiesce.json"), d.HoldMounts, log)
 	go func() {
 		if err := holder.Heal(ctx); err != nil {
 			log.Error("release containers held by a stopped plugin", "err", err)
 		}
 	}()
-	a := agent.New(ctx, d, agent.NewRepos(secretsDir), engine, holder, log)
+	a := agent.New(ctx, d, repos, engine, holder, log)
 	notifier, err := notify.FromSettings(os.Getenv, secretsDir, log)
 	if err != nil {
 		// A mistyped URL must not stop backups: the plugin runs, and says so at every start.

@@ -51,7 +51,7 @@ func lookupEnv(name string) (string, bool) {
 // password is the repository password the options name.
 func (o *repoOptions) password() (string, error) { return config.Password(o.passwordFile, lookupEnv) }
 
-func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, storage.Backend, string) (*repository.Repository, error)) (*repository.Repository, error) {
+func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, storage.Backend, string, ...repository.Option) (*repository.Repository, error)) (*repository.Repository, error) {
 	url := config.RepoURL(o.repo, lookupEnv)
 	password, err := o.password()
 	if err != nil {
@@ -61,7 +61,7 @@ func (o *repoOptions) openWith(ctx context.Context, open func(context.Context, s
 	if err != nil {
 		return nil, err
 	}
-	r, err := open(ctx, be, password)
+	r, err := open(ctx, be, password, repository.WithCache(config.CacheDir(lookupEnv)))
 	if errors.Is(err, repository.ErrNotInitialized) {
 		return nil, fmt.Errorf("no backups at %s yet: take one with `docker swarmbackup backup`, or give --repo", be.Location())
 	}

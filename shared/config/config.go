@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage"
@@ -31,6 +32,25 @@ func RepoURL(flag string, env Env) string {
 		return v
 	}
 	return DefaultRepo
+}
+
+// CacheDir is where the CLI keeps its local copies of snapshot records and index files:
+// SWARMBACKUP_CACHE_DIR ("off": none), else $XDG_CACHE_HOME/swarmbackup, else
+// ~/.cache/swarmbackup. Empty means no cache.
+func CacheDir(env Env) string {
+	if v, ok := env("SWARMBACKUP_CACHE_DIR"); ok && v != "" {
+		if v == "off" {
+			return ""
+		}
+		return v
+	}
+	if v, ok := env("XDG_CACHE_HOME"); ok && v != "" {
+		return filepath.Join(v, "swarmbackup")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "swarmbackup")
+	}
+	return ""
 }
 
 // ErrNoPassword says that no repository password was given anywhere.

@@ -136,7 +136,7 @@ func (r *Repository) LoadFile(ctx context.Context, kind FileKind, id ID, v any) 
 // A record this key cannot open at all is reported as ErrCorrupt, or, for a key of the
 // volumes role, as ErrNoControlKey: it may be sealed in the control-plane compartment.
 func (r *Repository) LoadSealedFile(ctx context.Context, kind FileKind, id ID, v any) (Sealing, error) {
-	stored, err := r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
+	stored, err := r.getFile(ctx, kind, id)
 	if err != nil {
 		return 0, fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
 	}
@@ -195,21 +195,46 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 	if err := r.ListFiles(ctx, kind, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
+	if r.cache != nil && cachedKind(kind) {
+		r.cache.keepOnly(kind, ids)
+	}
+	// Records are read a few at a time: thousands of them, one request each, would otherwise
+	// take as many round trips. Each failure is its record's own and stops nothing.
+	type loaded struct {
+		v       *T
+		sealing Sealing
+		err     error
+	}
+	out := make([]loaded, len(ids))
+	var g errgroup.Group
+	g.SetLimit(loadWorkers)
+	for i, id := range ids {
+		g.Go(func() error {
+			v := new(T)
+			sealing, err := r.LoadSealedFile(ctx, kind, id, v)
+			out[i] = loaded{v, sealing, err}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var problems []error
-	for _, id := range ids {
-		v := new(T)
-		sealing, err := r.LoadSealedFile(ctx, kind, id, v)
-		if errors.Is(err, ErrNoControlKey) {
-			continue
+	for i, l := range out {
+		switch {
+		case errors.Is(l.err, ErrNoControlKey):
+		case l.err != nil:
+			problems = append(problems, l.err)
+		default:
+			keep(ids[i], l.v, l.sealing)
 		}
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		keep(id, v, sealing)
 	}
 	return problems, nil
 }
+
+// Records read at once by LoadSealedFiles.
+const loadWorkers = 16
 
 // DeleteNamedFile removes the record SaveNamedFile stored under key.
 func (r *Repository) DeleteNamedFile(ctx context.Context, kind FileKind, key string) error {
@@ -337,7 +362,7 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile
 	g.SetLimit(8)
 	for i, id := range ids {
 		g.Go(func() error {
-			stored, err := r.be.Get(ctx, fileName(IndexFile, id), maxIndexFile)
+			stored, err := r.getFile(ctx, IndexFile, id)
 			if errors.Is(err, storage.ErrNotFound) {
 				return nil
 			}

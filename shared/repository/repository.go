@@ -86,6 +86,7 @@ type Repository struct {
 	// supersededIndex holds index files that another one replaces, listed or not.
 	supersededIndex map[ID]bool
 	horizon         time.Time // see keepImmutable
+	cache           *recordCache
 }
 
 // Backend returns the storage the repository lives on.
@@ -111,8 +112,14 @@ func (r *Repository) StillThere(ctx context.Context) (bool, error) {
 	return cfg.ID == r.cfg.ID, nil
 }
 
+// Option adjusts how a repository is opened.
+type Option func(*Repository)
+
+// WithCache keeps copies of snapshot records and index files below dir (cache.go).
+func WithCache(dir string) Option { return func(r *Repository) { r.UseCache(dir) } }
+
 // Open opens an existing repository with password.
-func Open(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
+func Open(ctx context.Context, be storage.Backend, password string, opts ...Option) (*Repository, error) {
 	raw, err := be.Get(ctx, "config", maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNotInitialized)
@@ -136,6 +143,9 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 		return nil, err
 	}
 	r.warnings = warnings
+	for _, o := range opts {
+		o(r)
+	}
 	ids, oversized, err := r.listIndex(ctx)
 	if err != nil {
 		return nil, err
@@ -149,17 +159,17 @@ func Open(ctx context.Context, be storage.Backend, password string) (*Repository
 
 // OpenOrInit opens the repository, initialising it first when the backend is empty: the
 // first write to an empty repository creates it.
-func OpenOrInit(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
-	r, err := Open(ctx, be, password)
+func OpenOrInit(ctx context.Context, be storage.Backend, password string, opts ...Option) (*Repository, error) {
+	r, err := Open(ctx, be, password, opts...)
 	if !errors.Is(err, ErrNotInitialized) {
 		return r, err
 	}
-	return Init(ctx, be, password)
+	return Init(ctx, be, password, opts...)
 }
 
 // Init creates a repository. When another writer initialises the same backend at the same
 // moment, the config is created by exactly one of them and the others open that repository.
-func Init(ctx context.Context, be storage.Backend, password string) (*Repository, error) {
+func Init(ctx context.Context, be storage.Backend, password string, opts ...Option) (*Repository, error) {
 	cfg := repoConfig{Version: FormatVersion, ID: NewRandomID()}
 	mk := newMasterKey()
 	mk.RepoID = cfg.ID
@@ -175,12 +185,19 @@ func Init(ctx context.Context, be storage.Backend, password string) (*Repository
 	err = be.Create(ctx, "config", raw)
 	if errors.Is(err, storage.ErrExists) {
 		_ = be.Delete(ctx, keyName)
-		return Open(ctx, be, password)
+		return Open(ctx, be, password, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("initialise repository at %s: %w", be.Location(), err)
 	}
-	return newRepository(be, cfg, mk, keyName)
+	r, err := newRepository(be, cfg, mk, keyName)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // findKey finds the key file the password opens. Key files that cannot be used (damaged,
@@ -302,7 +319,7 @@ func (r *Repository) Fork() (*Repository, error) {
 		return nil, err
 	}
 	f.agent, f.now = r.agent, r.now
-	f.key, f.keyName, f.control, f.sealer = r.key, r.keyName, r.control, r.sealer
+	f.key, f.keyName, f.control, f.sealer, f.cache = r.key, r.keyName, r.control, r.sealer, r.cache
 	r.idx.mu.RLock()
 	f.idx.blobs = maps.Clone(r.idx.blobs)
 	f.idx.packs = maps.Clone(r.idx.packs)

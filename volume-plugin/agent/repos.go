@@ -17,7 +17,8 @@ import (
 // plugin serves volumes even while the repository is unreachable: a failure is retried at
 // the next job.
 type Repos struct {
-	env config.Env
+	env      config.Env
+	cacheDir string
 
 	mu   sync.Mutex
 	base *repository.Repository
@@ -44,6 +45,10 @@ func NewRepos(secretsDir string) *Repos {
 	}
 	return &Repos{env: env}
 }
+
+// UseCache keeps local copies of snapshot records and index files below dir, so that a
+// repository with thousands of snapshots is listed from one listing and local files.
+func (r *Repos) UseCache(dir string) { r.cacheDir = dir }
 
 // Open returns a handle on the repository for one job, creating the repository when the
 // location is empty.
@@ -84,5 +89,5 @@ func (r *Repos) open(ctx context.Context) (*repository.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return repository.OpenOrInit(ctx, be, password)
+	return repository.OpenOrInit(ctx, be, password, repository.WithCache(r.cacheDir))
 }
