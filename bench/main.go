@@ -163,7 +163,8 @@ func run(ctx context.Context, e *env, args []string) error {
 	}
 	for r := range *runs {
 		buckets := map[string]string{}
-		for _, p := range ps {
+		order := rotated(ps, r)
+		for _, p := range order {
 			b := fmt.Sprintf("bench-%d-%s-%d", time.Now().Unix(), strings.NewReplacer(" ", "", "+", "").Replace(p.name), r)
 			buckets[p.name] = b
 			if err := client.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
@@ -175,6 +176,7 @@ func run(ctx context.Context, e *env, args []string) error {
 					return fmt.Errorf("%s init: %w", p.name, err)
 				}
 			}
+			settle()
 			s, err := runAll(p.backupCmds(e, b, data), peerEnv)
 			if err != nil {
 				return fmt.Errorf("%s full backupCmds: %w", p.name, err)
@@ -191,13 +193,14 @@ func run(ctx context.Context, e *env, args []string) error {
 		if _, err := fmt.Sscan(string(out), &changed); err != nil {
 			return err
 		}
-		for _, p := range ps {
+		for _, p := range order {
 			b := buckets[p.name]
 			peerEnv := e.peerEnv(p.name, b, r)
 			before := bucketSize(ctx, client, b)
 			if p.name == "raw upload" {
 				continue // it has no notion of an increment
 			}
+			settle()
 			s, err := runAll(p.backupCmds(e, b, data), peerEnv)
 			if err != nil {
 				return fmt.Errorf("%s incremental backupCmds: %w", p.name, err)
@@ -212,6 +215,7 @@ func run(ctx context.Context, e *env, args []string) error {
 			}
 			dst := filepath.Join(e.work, "restore")
 			_ = os.RemoveAll(dst)
+			settle()
 			s, err = runAll(p.restoreCmds(e, b, dst), peerEnv)
 			if err != nil {
 				return fmt.Errorf("%s restore: %w", p.name, err)
@@ -366,6 +370,18 @@ func seconds(ss []sample) float64 {
 	return median(xs)
 }
 
+// spread is the median of the samples' times with the fastest and slowest beside it.
+func spread(ss []sample) string {
+	if len(ss) < 2 {
+		return fmt.Sprintf("%.2f s", seconds(ss))
+	}
+	lo, hi := ss[0].seconds, ss[0].seconds
+	for _, s := range ss {
+		lo, hi = min(lo, s.seconds), max(hi, s.seconds)
+	}
+	return fmt.Sprintf("%.2f s (%.2f-%.2f)", seconds(ss), lo, hi)
+}
+
 func peakRSS(r *results) int64 {
 	var m int64
 	for _, group := range [][]sample{r.full, r.incr, r.restore} {
@@ -386,24 +402,26 @@ func render(ps []peer, res map[string]*results, runs int) rendered {
 		time.Now().UTC().Format("2006-01-02"), host, cpu, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(&b, "Data set: %d MiB (%d random files of %d MiB, %d log files of %d MiB, %d files of 4 KiB); "+
 		"then about 1%% changed (appended logs, 200 rewritten small files, 2 MiB overwritten in a large file, a new 4 MiB file). "+
-		"Medians of %d runs; a fresh bucket per run; restores are checked byte for byte.\n\n",
+		"Medians of %d runs, the fastest and slowest in brackets; the peers take turns within each run, each run "+
+		"starting with the next one; before each timed step what earlier steps wrote is flushed and its writeback "+
+		"waited for; a fresh bucket per run; restores are checked byte for byte.\n\n",
 		datasetBytes>>20, largeFiles, largeSize>>20, logFiles, logSize>>20, smallFiles, runs)
 	b.WriteString("| peer | full backup | incremental | restore | peak RSS | bucket after full | incremental upload |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range ps {
 		r := res[p.name]
 		restore, incr, upload := "-", "-", "-"
 		if len(r.restore) > 0 {
-			restore = fmt.Sprintf("%.2f s", seconds(r.restore))
+			restore = spread(r.restore)
 		}
 		if len(r.incr) > 0 {
-			incr = fmt.Sprintf("%.2f s", seconds(r.incr))
+			incr = spread(r.incr)
 			upload = fmt.Sprintf("%.1f MiB (%.2fx the %.1f MiB changed)", mib(medianInt(r.incrUpload)),
 				float64(medianInt(r.incrUpload))/float64(medianInt(r.changed)), mib(medianInt(r.changed)))
 		}
 		if p.name == "tar+zstd" {
 			upload = "a full archive every run (it replaces one object)"
 		}
-		fmt.Fprintf(&b, "| %s | %.2f s | %s | %s | %d MiB | %.0f MiB | %s |\n", p.name, seconds(r.full), incr, restore,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d MiB | %.0f MiB | %s |\n", p.name, spread(r.full), incr, restore,
 			peakRSS(r)>>10, mib(medianInt(r.bucketFull)), upload)
 	}
 	ours := res["swarmbackup"]

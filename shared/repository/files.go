@@ -394,18 +394,19 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 	}
 	byPack := map[ID][]indexBlob{}
 	control := map[ID]bool{}
-	r.idx.mu.RLock()
-	for id, loc := range r.idx.blobs {
+	r.idx.eachBlob(func(id ID, loc blobLoc) {
 		if !dropped[loc.Pack] {
 			byPack[loc.Pack] = append(byPack[loc.Pack], indexBlob{ID: id, Type: loc.Type, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
 			control[loc.Pack] = loc.Control
 		}
-	}
+	})
+	r.mu.Lock()
 	f := indexFile{Supersedes: append([]ID(nil), r.indexFiles...)}
+	r.mu.Unlock()
 	for pack, blobs := range byPack {
-		f.Packs = append(f.Packs, indexPack{ID: pack, Size: r.idx.packs[pack], Blobs: blobs, Control: control[pack]})
+		size, _ := r.idx.packSize(pack)
+		f.Packs = append(f.Packs, indexPack{ID: pack, Size: size, Blobs: blobs, Control: control[pack]})
 	}
-	r.idx.mu.RUnlock()
 
 	newID, err := r.SaveFile(ctx, IndexFile, f)
 	if err != nil {
@@ -422,16 +423,7 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 		r.supersededIndex[old] = true
 	}
 	r.mu.Unlock()
-	r.idx.mu.Lock()
-	for id, loc := range r.idx.blobs {
-		if dropped[loc.Pack] {
-			delete(r.idx.blobs, id)
-		}
-	}
-	for id := range dropped {
-		delete(r.idx.packs, id)
-	}
-	r.idx.mu.Unlock()
+	r.idx.drop(dropped)
 	return nil
 }
 

@@ -16,37 +16,113 @@ type blobLoc struct {
 	Control   bool // sealed in the control-plane compartment
 }
 
-// index maps every stored blob to its pack. It is the union of all index files.
+// index maps every stored blob to its pack. It is the union of all index files. A fork's
+// index is a layer over the index it was forked from: it shares that one (read-only from
+// here; its owner may add to it) instead of copying it, and holds what the fork adds, and
+// the packs the fork dropped, itself. A plugin running many jobs keeps one index in memory.
 type index struct {
-	mu    sync.RWMutex
-	blobs map[ID]blobLoc
-	packs map[ID]int64 // pack ID -> size in bytes
+	mu      sync.RWMutex
+	base    *index // nil for an index of its own
+	blobs   map[ID]blobLoc
+	packs   map[ID]int64 // pack ID -> size in bytes
+	dropped map[ID]bool  // packs of base this layer no longer has
 }
 
 func newIndex() *index {
-	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}}
+	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}, dropped: map[ID]bool{}}
+}
+
+// layer returns an index that starts as x and changes apart from it.
+func (x *index) layer() *index {
+	l := newIndex()
+	l.base = x
+	return l
 }
 
 func (x *index) lookup(id ID) (blobLoc, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	loc, ok := x.blobs[id]
-	return loc, ok
+	if loc, ok := x.blobs[id]; ok {
+		return loc, true
+	}
+	if x.base == nil {
+		return blobLoc{}, false
+	}
+	loc, ok := x.base.lookup(id)
+	if !ok || x.dropped[loc.Pack] {
+		return blobLoc{}, false
+	}
+	return loc, true
 }
 
 func (x *index) packSize(id ID) (int64, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	size, ok := x.packs[id]
-	return size, ok
+	if size, ok := x.packs[id]; ok {
+		return size, true
+	}
+	if x.base == nil || x.dropped[id] {
+		return 0, false
+	}
+	return x.base.packSize(id)
 }
 
 func (x *index) addPack(p indexPack) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.packs[p.ID] = p.Size
+	delete(x.dropped, p.ID)
 	for _, b := range p.Blobs {
 		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Control: p.Control}
+	}
+}
+
+// eachBlob calls fn for every blob the index knows, once each.
+func (x *index) eachBlob(fn func(ID, blobLoc)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, loc := range x.blobs {
+		fn(id, loc)
+	}
+	if x.base != nil {
+		x.base.eachBlob(func(id ID, loc blobLoc) {
+			if _, shadowed := x.blobs[id]; !shadowed && !x.dropped[loc.Pack] {
+				fn(id, loc)
+			}
+		})
+	}
+}
+
+// eachPack calls fn for every pack the index knows, once each.
+func (x *index) eachPack(fn func(ID, int64)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, size := range x.packs {
+		fn(id, size)
+	}
+	if x.base != nil {
+		x.base.eachPack(func(id ID, size int64) {
+			if _, shadowed := x.packs[id]; !shadowed && !x.dropped[id] {
+				fn(id, size)
+			}
+		})
+	}
+}
+
+// drop forgets packs, and every blob in them.
+func (x *index) drop(packs map[ID]bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, loc := range x.blobs {
+		if packs[loc.Pack] {
+			delete(x.blobs, id)
+		}
+	}
+	for id := range packs {
+		delete(x.packs, id)
+		if x.base != nil {
+			x.dropped[id] = true
+		}
 	}
 }
 

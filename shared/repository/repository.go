@@ -320,11 +320,8 @@ func (r *Repository) Fork() (*Repository, error) {
 	}
 	f.agent, f.now = r.agent, r.now
 	f.key, f.keyName, f.control, f.sealer, f.cache = r.key, r.keyName, r.control, r.sealer, r.cache
-	r.idx.mu.RLock()
-	f.idx.blobs = maps.Clone(r.idx.blobs)
-	f.idx.packs = maps.Clone(r.idx.packs)
-	r.idx.mu.RUnlock()
 	r.mu.Lock()
+	f.idx = r.idx.layer()
 	f.indexFiles = slices.Clone(r.indexFiles)
 	f.indexProblems = slices.Clone(r.indexProblems)
 	f.supersededIndex = maps.Clone(r.supersededIndex)
@@ -656,22 +653,16 @@ func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
 
 // Packs returns every pack the index knows, with its size.
 func (r *Repository) Packs() map[ID]int64 {
-	r.idx.mu.RLock()
-	defer r.idx.mu.RUnlock()
-	out := make(map[ID]int64, len(r.idx.packs))
-	for id, size := range r.idx.packs {
-		out[id] = size
-	}
+	out := map[ID]int64{}
+	r.idx.eachPack(func(id ID, size int64) { out[id] = size })
 	return out
 }
 
 // Blobs calls fn for every indexed blob.
 func (r *Repository) Blobs(fn func(BlobInfo)) {
-	r.idx.mu.RLock()
-	defer r.idx.mu.RUnlock()
-	for id, loc := range r.idx.blobs {
+	r.idx.eachBlob(func(id ID, loc blobLoc) {
 		fn(BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control})
-	}
+	})
 }
 
 // StoredPacks lists the packs storage holds, with their sizes, whatever the index says.

@@ -1,0 +1,84 @@
+package repository
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
+)
+
+func syntheticPack(blobs int) indexPack {
+	p := indexPack{ID: NewRandomID(), Size: int64(blobs) * 1024}
+	for i := range blobs {
+		p.Blobs = append(p.Blobs, indexBlob{ID: NewRandomID(), Type: DataBlob, Offset: uint32(i * 1024), Length: 1024, RawLength: 1000})
+	}
+	return p
+}
+
+// Forks share the index of the handle they came from instead of copying it, so a plugin
+// running many jobs holds one index; what a fork adds or drops stays its own, and what the
+// handle it came from learns later, its forks see.
+func TestForksShareTheIndexAndKeepTheirChangesApart(t *testing.T) {
+	ctx := context.Background()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packs := make([]indexPack, 200)
+	for i := range packs {
+		packs[i] = syntheticPack(1000)
+		r.idx.addPack(packs[i])
+	}
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	forks := make([]*Repository, 50)
+	for i := range forks {
+		if forks[i], err = r.Fork(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perFork := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(len(forks))
+	t.Logf("a fork of a handle indexing 200,000 blobs costs %d KiB", perFork>>10)
+	// A copy of the index would be about 20 MiB per fork.
+	if perFork > 2<<20 {
+		t.Errorf("each fork takes %d KiB: the index is copied", perFork>>10)
+	}
+
+	f, g := forks[0], forks[1]
+	inBase := packs[7].Blobs[3].ID
+	if !f.HasBlob(inBase) || !g.HasBlob(inBase) {
+		t.Fatal("a fork does not see the index it came from")
+	}
+	own := syntheticPack(10)
+	f.idx.addPack(own)
+	if !f.HasBlob(own.Blobs[0].ID) || r.HasBlob(own.Blobs[0].ID) || g.HasBlob(own.Blobs[0].ID) {
+		t.Error("a pack a fork added is not its own")
+	}
+	f.idx.drop(map[ID]bool{packs[7].ID: true})
+	if f.HasBlob(inBase) || !r.HasBlob(inBase) || !g.HasBlob(inBase) {
+		t.Error("a pack a fork dropped is not dropped for it alone")
+	}
+	if n := len(f.Packs()); n != 200 {
+		t.Errorf("the fork knows %d packs, want 200 (one dropped, one added)", n)
+	}
+	blobs := 0
+	f.Blobs(func(BlobInfo) { blobs++ })
+	if blobs != 199*1000+10 {
+		t.Errorf("the fork knows %d blobs", blobs)
+	}
+	later := syntheticPack(5)
+	r.idx.addPack(later)
+	if !f.HasBlob(later.Blobs[4].ID) || !g.HasBlob(later.Blobs[4].ID) {
+		t.Error("forks do not see what the handle they came from learned later")
+	}
+	runtime.KeepAlive(forks)
+}
