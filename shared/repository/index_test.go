@@ -82,3 +82,21 @@ func TestForksShareTheIndexAndKeepTheirChangesApart(t *testing.T) {
 	}
 	runtime.KeepAlive(forks)
 }
+
+// BenchmarkIndexBytesPerBlob reports what the in-memory index costs per blob, at a million
+// blobs in 1,000 packs: go test -run '^$' -bench IndexBytesPerBlob -benchtime 1x ./shared/repository
+func BenchmarkIndexBytesPerBlob(b *testing.B) {
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		x := newIndex()
+		for range 1000 {
+			x.addPack(syntheticPack(1000))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "B/blob")
+		runtime.KeepAlive(x)
+	}
+}
