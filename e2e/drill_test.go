@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/config"
+	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/storage"
 )
 
@@ -57,6 +58,20 @@ func bucket(t *testing.T, repoURL string, env []string) storage.Backend {
 		t.Fatal(err)
 	}
 	return be
+}
+
+// openRepo opens the repository in a bucket as the operator does, with env's password.
+func openRepo(t *testing.T, repoURL string, env []string) *repository.Repository {
+	t.Helper()
+	password, err := config.Password("", lookupIn(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Open(context.Background(), bucket(t, repoURL, env), password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
 
 func TestADrillPassesOnAGoodSetAndNamesTheVolumeWhoseDataIsDamaged(t *testing.T) {

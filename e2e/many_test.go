@@ -12,8 +12,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/swarmbackup/swarmbackup/shared/config"
-	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -35,14 +33,7 @@ func TestManySnapshots(t *testing.T) {
 	first := n.snapshot(vol)
 
 	ctx := context.Background()
-	password, err := config.Password("", lookupIn(env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Open(ctx, bucket(t, repoURL, env), password)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openRepo(t, repoURL, env)
 	real, _, err := snapshot.List(ctx, repo)
 	if err != nil || len(real) != 1 || real[0].ID.String() != first {
 		t.Fatalf("the real snapshot: %v %v", real, err)

@@ -12,9 +12,7 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/backupset"
-	"github.com/swarmbackup/swarmbackup/shared/config"
 	"github.com/swarmbackup/swarmbackup/shared/controlplane"
-	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 	"github.com/swarmbackup/swarmbackup/shared/swarmstate"
 )
@@ -225,14 +223,7 @@ networks:
 func ageTheSetsCertificate(t *testing.T, repoURL string, env []string, setID string) {
 	t.Helper()
 	ctx := context.Background()
-	password, err := config.Password("", lookupIn(env))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Open(ctx, bucket(t, repoURL, env), password)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := openRepo(t, repoURL, env)
 	sets, _, err := backupset.List(ctx, repo)
 	if err != nil {
 		t.Fatal(err)

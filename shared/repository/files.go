@@ -117,7 +117,7 @@ func (r *Repository) storeNamedFile(ctx context.Context, kind FileKind, key stri
 
 // namedFileID is where SaveNamedFile stores the record of a key.
 func (r *Repository) namedFileID(kind FileKind, key string) ID {
-	return r.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))
+	return r.shared.hash.sum([]byte("named\x00" + string(kind) + "\x00" + key))
 }
 
 // LoadNamedFile reads the record SaveNamedFile stored under key; one never stored fails with

@@ -62,7 +62,7 @@ type Lease struct {
 
 // leaseName names a chain's lease without revealing what the chain is.
 func (r *Repository) leaseName(chain string) string {
-	return "leases/" + r.hash.sum([]byte("lease\x00"+chain)).String()
+	return "leases/" + r.shared.hash.sum([]byte("lease\x00"+chain)).String()
 }
 
 // TakeLease takes the lease on a chain for holder (a node's name). It fails with ErrLeased,
@@ -75,7 +75,7 @@ func (r *Repository) TakeLease(ctx context.Context, chain, holder string) (*Leas
 		Expires: time.Now().Add(leaseTTL).UTC(),
 	}
 	plain, _ := json.Marshal(rec)
-	sealed := r.crypt.seal(nil, plain, []byte(name))
+	sealed := r.shared.crypt.seal(nil, plain, []byte(name))
 	for range 3 {
 		err := r.be.Create(ctx, name, sealed)
 		if err == nil {
@@ -123,7 +123,7 @@ func (r *Repository) claimTakeover(ctx context.Context, name string, stored, pla
 	base := name + ".takeover-" + contentID(stored).String()
 	for n := 1; n <= maxTakeovers; n++ {
 		marker := fmt.Sprintf("%s-%d", base, n)
-		err := r.be.Create(ctx, marker, r.crypt.seal(nil, plain, []byte(marker)))
+		err := r.be.Create(ctx, marker, r.shared.crypt.seal(nil, plain, []byte(marker)))
 		if err == nil {
 			return true, nil
 		}
@@ -162,7 +162,7 @@ func (r *Repository) readLease(ctx context.Context, name string) (*leaseRecord, 
 	if err != nil {
 		return nil, nil, err
 	}
-	plain, err := r.crypt.open(nil, stored, []byte(name))
+	plain, err := r.shared.crypt.open(nil, stored, []byte(name))
 	if err != nil {
 		return nil, stored, nil
 	}
@@ -186,7 +186,7 @@ func (l *Lease) renew(ctx context.Context) {
 		}
 		l.rec.Expires = time.Now().Add(leaseTTL).UTC()
 		plain, _ := json.Marshal(l.rec)
-		_ = l.repo.be.Put(ctx, l.name, l.repo.crypt.seal(nil, plain, []byte(l.name)))
+		_ = l.repo.be.Put(ctx, l.name, l.repo.shared.crypt.seal(nil, plain, []byte(l.name)))
 	}
 }
 

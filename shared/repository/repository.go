@@ -61,9 +61,7 @@ type Repository struct {
 	key   masterKey // what the key file opened held (roles.go)
 	// keyName is the key file the password opened.
 	keyName string
-	crypt   *crypter // the shared key: index files, records, volume data
-	hash    hasher
-	shared  *compartment
+	shared  *compartment // the shared key: index files, records, volume data
 	control *compartment // nil: this key holds no control-plane compartment
 	sealer  *compartment // where this handle's blobs and snapshot records go
 	idx     *index
@@ -284,7 +282,7 @@ func newHandle(be storage.Backend, cfg repoConfig, shared *compartment) (*Reposi
 		return nil, err
 	}
 	r := &Repository{
-		be: be, cfg: cfg, crypt: shared.crypt, hash: shared.hash, shared: shared, sealer: shared,
+		be: be, cfg: cfg, shared: shared, sealer: shared,
 		idx: newIndex(), enc: enc, dec: dec, now: time.Now,
 		inflight: map[ID]struct{}{}, supersededIndex: map[ID]bool{},
 		pools: map[BlobType]chan *packer{},

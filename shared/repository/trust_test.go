@@ -38,7 +38,7 @@ func TestALiveLockOnAClonedMachineIsNotTakenForDead(t *testing.T) {
 	// Its lease on the chain is not taken over either.
 	name := r.leaseName("volume db")
 	plain, _ := json.Marshal(leaseRecord{Holder: "clone", Lock: clone, Expires: time.Now().Add(leaseTTL)})
-	must(t, r.be.Put(ctx, name, r.crypt.seal(nil, plain, []byte(name))))
+	must(t, r.be.Put(ctx, name, r.shared.crypt.seal(nil, plain, []byte(name))))
 	if _, err := r.TakeLease(ctx, "volume db", "node1"); !errors.Is(err, ErrLeased) {
 		t.Fatalf("the lease of a live clone was taken over: %v", err)
 	}
@@ -209,7 +209,7 @@ func TestATakerKilledMidTakeoverLocksNobodyOut(t *testing.T) {
 	// The killed taker's marker: it claimed the takeover, then died.
 	marker := name + ".takeover-" + contentID(stored).String() + "-1"
 	takerPlain, _ := json.Marshal(leaseRecord{Holder: "a killed taker", Lock: gone, Expires: time.Now().Add(leaseTTL)})
-	must(t, be.Create(ctx, marker, r.crypt.seal(nil, takerPlain, []byte(marker))))
+	must(t, be.Create(ctx, marker, r.shared.crypt.seal(nil, takerPlain, []byte(marker))))
 
 	l, err := r.TakeLease(ctx, "volume db", "node1")
 	if err != nil {
@@ -227,7 +227,7 @@ func abandonLease(t *testing.T, r *Repository, chain string) (string, []byte, lo
 	gone := r.holder()
 	gone.Start++
 	plain, _ := json.Marshal(leaseRecord{Holder: "a killed backup", Lock: gone, Expires: time.Now().Add(-time.Minute)})
-	stored := r.crypt.seal(nil, plain, []byte(name))
+	stored := r.shared.crypt.seal(nil, plain, []byte(name))
 	must(t, r.be.Put(context.Background(), name, stored))
 	return name, stored, gone
 }

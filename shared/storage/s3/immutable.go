@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -12,10 +13,13 @@ import (
 var _ storage.Immutable = (*Backend)(nil)
 
 // ImmutablePeriod reads the bucket's Object Lock default retention; a bucket without Object
-// Lock, or without a default, keeps nothing.
+// Lock, or without a default, keeps nothing. So does one whose configuration these
+// credentials may not read: backups go on, without extending retention (README: the policy).
 func (b *Backend) ImmutablePeriod(ctx context.Context) (time.Duration, error) {
 	enabled, mode, validity, unit, err := b.client.GetObjectLockConfig(ctx, b.cfg.Bucket)
-	if code := minio.ToErrorResponse(err).Code; code == "ObjectLockConfigurationNotFoundError" || code == "NotImplemented" {
+	switch resp := minio.ToErrorResponse(err); {
+	case resp.Code == "ObjectLockConfigurationNotFoundError", resp.Code == "NotImplemented",
+		resp.Code == "AccessDenied", resp.StatusCode == http.StatusForbidden:
 		return 0, nil
 	}
 	if err != nil {
