@@ -72,6 +72,12 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 		for _, e := range plan.Keep {
 			fmt.Fprintf(w, "keep   %s  %s  %s %s  (%s)\n", e.ID, e.Time, e.Kind, e.Source, strings.Join(e.Reasons, ", "))
 		}
+		if len(plan.Forged) > 0 {
+			fmt.Fprintf(w, "%s %d forged control-plane record(s), made with a key of the volumes role: %s\n", verb, len(plan.Forged), strings.Join(plan.Forged, ", "))
+		}
+		if plan.DataLeft {
+			fmt.Fprintln(w, "data left in place: this key (volumes role) cannot see what control-plane backups need; prune with a full key")
+		}
 		if plan.PacksUnindexed > 0 {
 			fmt.Fprintf(w, "%s %d pack(s) that no index lists (left by interrupted backups), %s\n", verb, plan.PacksUnindexed, units.BytesSize(float64(plan.BytesUnindexed)))
 		}

@@ -6,6 +6,7 @@ package pruner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -45,6 +46,8 @@ type Plan struct {
 	// DataLeft says the prune only forgot snapshots: its key (of the volumes role) cannot see
 	// what control-plane backups need, so data is removed by a prune with a full key.
 	DataLeft bool `json:"data_left,omitempty"`
+	// Forged lists control-plane records a key of the volumes role made, which prune removes.
+	Forged []string `json:"forged,omitempty"`
 }
 
 // applyToSets applies the policy to the sets of each cluster, as units: a kept set keeps
@@ -122,11 +125,21 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	if len(problems) > 0 {
-		// Removing data while a record cannot be read could remove what it needs.
-		return nil, fmt.Errorf("prune stopped: %w (run verify)", problems[0])
-	}
 	plan := &Plan{}
+	for _, p := range problems {
+		// A forged record is no backup: it is removed, and needs nothing. Any other record
+		// that cannot be read might need data this prune would remove.
+		var forged *snapshot.Forged
+		if !errors.As(p, &forged) {
+			return nil, fmt.Errorf("prune stopped: %w (run verify)", p)
+		}
+		plan.Forged = append(plan.Forged, forged.ID.Short())
+		if !opts.DryRun {
+			if err := repo.DeleteFile(ctx, repository.SnapshotFile, forged.ID); err != nil {
+				return nil, fmt.Errorf("remove forged record %s: %w", forged.ID.Short(), err)
+			}
+		}
+	}
 	sets, setProblems, err := backupset.List(ctx, repo)
 	if err != nil {
 		return nil, err

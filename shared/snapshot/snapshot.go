@@ -148,11 +148,17 @@ func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, 
 // ErrForged marks a control-plane backup sealed with a key that cannot make one.
 var ErrForged = errors.New("not sealed with the control-plane key: made by a key of the volumes role, not by a backup")
 
+// Forged is a control-plane record that a key of the volumes role made; it matches ErrForged.
+type Forged struct{ ID repository.ID }
+
+func (f *Forged) Error() string        { return fmt.Sprintf("snapshot %s: %v", f.ID.Short(), ErrForged) }
+func (f *Forged) Is(target error) bool { return target == ErrForged }
+
 // trusted refuses a control-plane record that a key of the volumes role could have made:
 // restoring it would hand the cluster to whoever holds a worker's key.
 func (s *Snapshot) trusted(r *repository.Repository, sealing repository.Sealing) error {
 	if s.Kind == KindSwarm && !r.TrustControlPlane(sealing, s.Time) {
-		return fmt.Errorf("snapshot %s: %w", s.ID.Short(), ErrForged)
+		return &Forged{ID: s.ID}
 	}
 	return nil
 }
