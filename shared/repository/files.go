@@ -45,13 +45,17 @@ func maxFileSize(kind FileKind) int64 {
 // Snapshot records go where the handle's blobs go (a control-plane handle seals them in its
 // compartment); every other record is shared.
 func (r *Repository) sealFile(kind FileKind, v any) ([]byte, error) {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
 	keys := r.shared
 	if kind == SnapshotFile {
 		keys = r.sealer
+	}
+	return r.sealWith(keys, kind, v)
+}
+
+func (r *Repository) sealWith(keys *compartment, kind FileKind, v any) ([]byte, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
 	return keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)), nil
 }
@@ -75,11 +79,11 @@ func (r *Repository) SaveControlFile(ctx context.Context, kind FileKind, v any) 
 	if r.control != nil {
 		keys = r.control
 	}
-	plain, err := json.Marshal(v)
+	stored, err := r.sealWith(keys, kind, v)
 	if err != nil {
 		return ID{}, err
 	}
-	return r.storeFile(ctx, kind, keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)))
+	return r.storeFile(ctx, kind, stored)
 }
 
 func (r *Repository) storeFile(ctx context.Context, kind FileKind, stored []byte) (ID, error) {

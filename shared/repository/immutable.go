@@ -86,10 +86,13 @@ func (r *Repository) keepImmutable(ctx context.Context) error {
 			until = rec.Until
 		}
 	}
-	if until.Before(now.Add(period)) {
+	sweep := until.Before(now.Add(period))
+	if sweep {
 		until = now.Add(2 * period)
-		// New objects first, so that none written during the sweep falls behind it.
-		im.KeepNewUntil(until, durableObject)
+	}
+	// New objects first, so that none written during a sweep falls behind it.
+	im.KeepNewUntil(until, durableObject)
+	if sweep {
 		if err := r.keepAllUntil(ctx, im, until); err != nil {
 			return err
 		}
@@ -97,7 +100,6 @@ func (r *Repository) keepImmutable(ctx context.Context) error {
 			return fmt.Errorf("record the retention horizon: %w", err)
 		}
 	}
-	im.KeepNewUntil(until, durableObject)
 	r.mu.Lock()
 	r.horizon = until
 	r.mu.Unlock()

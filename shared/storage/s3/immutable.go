@@ -67,9 +67,6 @@ func (b *Backend) KeepNewUntil(t time.Time, keep func(name string) bool) {
 func (b *Backend) retentionMode() minio.RetentionMode {
 	b.lock.Lock()
 	defer b.lock.Unlock()
-	if b.lockMode == "" {
-		return minio.Governance
-	}
 	return b.lockMode
 }
 
@@ -80,9 +77,5 @@ func (b *Backend) retain(name string, opts *minio.PutObjectOptions) {
 	if b.keepNew.IsZero() || b.keepNewOf == nil || !b.keepNewOf(name) {
 		return
 	}
-	opts.Mode = b.lockMode
-	if opts.Mode == "" {
-		opts.Mode = minio.Governance
-	}
-	opts.RetainUntilDate = b.keepNew
+	opts.Mode, opts.RetainUntilDate = b.lockMode, b.keepNew
 }

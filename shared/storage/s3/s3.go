@@ -35,8 +35,8 @@ type Backend struct {
 	cfg    Config
 	client *minio.Client
 
-	lock      sync.Mutex // guards what Object Lock needs (immutable.go)
-	lockMode  minio.RetentionMode
+	lock      sync.Mutex          // guards what Object Lock needs (immutable.go)
+	lockMode  minio.RetentionMode // the bucket's default mode, read by ImmutablePeriod
 	keepNew   time.Time
 	keepNewOf func(name string) bool
 }
@@ -69,7 +69,8 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", cfg.Endpoint, err)
 	}
-	return &Backend{cfg: cfg, client: client}, nil
+	// Until the bucket's configuration says otherwise, retentions are set in governance mode.
+	return &Backend{cfg: cfg, client: client, lockMode: minio.Governance}, nil
 }
 
 func (b *Backend) Location() string {
