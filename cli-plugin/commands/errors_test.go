@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
 
@@ -36,9 +37,13 @@ func TestCommandsExplainWhatFailedInOneLine(t *testing.T) {
 		{"report without a file", &fakeEngine{}, []string{"report"}, "--html FILE", ""},
 		{"report into a missing directory", &fakeEngine{}, []string{"report", "--html", "/nonexistent/dir/estate.html"}, "/nonexistent/dir/estate.html", ""},
 		{"not a manager", &fakeEngine{}, []string{"schedule", "show"}, "Cannot connect to the Docker daemon", ""},
-		{"key without a password", &fakeEngine{}, []string{"key", "add", "--role", "volumes"}, "--new-password-file FILE", ""},
+		{"key without a password", &fakeEngine{}, []string{"key", "add"}, "--new-password-file FILE", ""},
+		{"volumes key for no node", &fakeEngine{}, []string{"key", "add", "--role", "volumes", "--new-password-file", "/etc/hostname"}, "add --node NODE", ""},
 		{"key of no role", &fakeEngine{}, []string{"key", "add", "--role", "root", "--new-password-file", "/etc/hostname"}, `--role: unknown key role "root"`, ""},
 		{"key from a missing file", &fakeEngine{}, []string{"key", "add", "--new-password-file", "/nonexistent/pw"}, "--new-password-file: read /nonexistent/pw", ""},
+		{"full key for a node", &fakeEngine{}, []string{"key", "add", "--node", "worker1", "--new-password-file", "/etc/hostname"}, "--node is for keys of the volumes role: add --role volumes", ""},
+		{"key for no such node", managerOf("cluster1", swarm.Node{ID: "n1worker", Description: swarm.NodeDescription{Hostname: "worker1"}}), []string{"key", "add", "--role", "volumes", "--node", "worker9", "--new-password-file", "/etc/hostname"}, `--node: no node "worker9" in the swarm`, ""},
+		{"key for a node off a manager", &fakeEngine{}, []string{"key", "add", "--role", "volumes", "--node", "worker1", "--new-password-file", "/etc/hostname"}, "--node: list the swarm's nodes (run this on a manager)", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := testRepo(t)

@@ -73,7 +73,7 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 			fmt.Fprintf(w, "keep   %s  %s  %s %s  (%s)\n", e.ID, e.Time, e.Kind, e.Source, strings.Join(e.Reasons, ", "))
 		}
 		if len(plan.Forged) > 0 {
-			fmt.Fprintf(w, "%s %d forged control-plane record(s), made with a key of the volumes role: %s\n", verb, len(plan.Forged), strings.Join(plan.Forged, ", "))
+			fmt.Fprintf(w, "%s %d forged record(s), sealed with a key that may not make them: %s\n", verb, len(plan.Forged), strings.Join(plan.Forged, ", "))
 		}
 		if plan.DataLeft {
 			fmt.Fprintln(w, "data left in place: this key (volumes role) cannot see what control-plane backups need; prune with a full key")

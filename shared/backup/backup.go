@@ -82,6 +82,12 @@ func Run(ctx context.Context, repo *repository.Repository, src Source, opts Opti
 			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
 		}
 	}
+	if scope == snapshot.ScopeNode {
+		// A node's own volume goes into its compartment, out of other nodes' reach.
+		if repo, err = repo.ForNode(src.Node); err != nil {
+			return nil, fmt.Errorf("back up %s %s: %w", src.Kind, src.Name, err)
+		}
+	}
 	host := src.Host
 	if host == "" {
 		host, _ = os.Hostname()

@@ -15,6 +15,7 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/retention"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
+	"github.com/swarmbackup/swarmbackup/shared/storage"
 	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
 )
 
@@ -23,20 +24,13 @@ import (
 // its prune leaves the control plane's data alone.
 func TestAWorkersKeyCannotReadOrForgeControlPlaneBackups(t *testing.T) {
 	ctx := context.Background()
-	be, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, err := repository.Init(ctx, be, "operator")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be, full := newRepo(t, "operator")
 	swarmDir := writeTree(t, map[string]string{"raft/wal": "the raft key and every secret", "certificates/swarm-node.key": "node key"})
 	control, err := backup.Run(ctx, full, backup.Source{Kind: snapshot.KindSwarm, Name: "cluster1", Path: swarmDir, Host: "manager1"}, backup.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := full.AddKey(ctx, "operator", "worker", repository.RoleVolumes); err != nil {
+	if err := full.AddKey(ctx, "operator", "worker", repository.RoleVolumes, ""); err != nil {
 		t.Fatal(err)
 	}
 	worker, err := repository.Open(ctx, be, "worker")
@@ -156,4 +150,18 @@ func writeTree(t *testing.T, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// newRepo initialises a repository in a temporary directory.
+func newRepo(t *testing.T, password string) (storage.Backend, *repository.Repository) {
+	t.Helper()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repository.Init(context.Background(), be, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be, r
 }

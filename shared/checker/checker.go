@@ -162,9 +162,9 @@ func (c *check) checkPacks(ctx context.Context) error {
 }
 
 // canRead says whether this key can open a pack's blobs: a key of the volumes role cannot
-// open the control plane's, nor does it see the backups that need them.
+// open the control plane's, nor other nodes' own, nor does it see the backups that need them.
 func (c *check) canRead(blobs []repository.BlobInfo) bool {
-	return len(blobs) == 0 || !blobs[0].Control || c.repo.Role() != repository.RoleVolumes
+	return len(blobs) == 0 || c.repo.CanOpen(blobs[0])
 }
 
 func (c *check) markPack(blobs []repository.BlobInfo, what string) {

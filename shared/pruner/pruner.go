@@ -46,7 +46,8 @@ type Plan struct {
 	// DataLeft says the prune only forgot snapshots: its key (of the volumes role) cannot see
 	// what control-plane backups need, so data is removed by a prune with a full key.
 	DataLeft bool `json:"data_left,omitempty"`
-	// Forged lists control-plane records a key of the volumes role made, which prune removes.
+	// Forged lists records sealed with a key that may not make them (a worker's key making a
+	// control-plane backup, or another node's volume snapshot), which prune removes.
 	Forged []string `json:"forged,omitempty"`
 }
 

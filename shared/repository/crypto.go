@@ -28,10 +28,18 @@ type masterKey struct {
 	// before were sealed with the shared key.
 	ControlSince time.Time `json:"control_since,omitzero"`
 	Role         Role      `json:"role,omitempty"`
+	// A key of the volumes role for one node holds that node's compartment (roles.go).
+	Node        string `json:"node,omitempty"`
+	NodeEncrypt []byte `json:"node_encrypt,omitempty"`
+	NodeHash    []byte `json:"node_hash,omitempty"`
+	// NodesSince is when node-scoped volumes got a compartment per node: such records sealed
+	// with the shared key are trusted only when older. Zero: no key for one node was added
+	// with this key file (it was made before they existed).
+	NodesSince time.Time `json:"nodes_since,omitzero"`
 }
 
 func newMasterKey() masterKey {
-	k := masterKey{Encrypt: randomKey(), Hash: randomKey()}
+	k := masterKey{Encrypt: randomKey(), Hash: randomKey(), NodesSince: fromTheStart}
 	k.addControl(time.Time{})
 	return k
 }
@@ -40,6 +48,10 @@ func newMasterKey() masterKey {
 func (k *masterKey) addControl(since time.Time) {
 	k.ControlEncrypt, k.ControlHash, k.ControlSince = randomKey(), randomKey(), since
 }
+
+// fromTheStart is when a new repository's node compartments began: before any record, so
+// that no shared-sealed record of a node's volume is trusted there, however it is dated.
+var fromTheStart = time.Unix(0, 0).UTC()
 
 func randomKey() []byte {
 	b := make([]byte, 32)
@@ -51,6 +63,13 @@ func randomKey() []byte {
 
 func (k masterKey) valid() bool {
 	if len(k.Encrypt) != 32 || len(k.Hash) != 32 || !k.Role.known() {
+		return false
+	}
+	if k.Node != "" {
+		if k.Role != RoleVolumes || len(k.NodeEncrypt) != 32 || len(k.NodeHash) != 32 {
+			return false
+		}
+	} else if len(k.NodeEncrypt)+len(k.NodeHash) != 0 {
 		return false
 	}
 	if k.Role == RoleVolumes {

@@ -57,7 +57,49 @@ func (r *Repository) sealWith(keys *compartment, kind FileKind, v any) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind)), nil
+	sealed := keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
+	if keys.node == "" {
+		return sealed, nil
+	}
+	// A record sealed in a node's compartment is wrapped, under the shared key, with the
+	// node's name: full keys learn from it which node's keys to derive.
+	envelope := make([]byte, 0, 1+len(keys.node)+len(sealed))
+	envelope = append(envelope, byte(len(keys.node)))
+	envelope = append(envelope, keys.node...)
+	envelope = append(envelope, sealed...)
+	return r.shared.crypt.seal(nil, envelope, envelopeAAD(kind)), nil
+}
+
+func envelopeAAD(kind FileKind) []byte { return []byte(string(kind) + "\x00node") }
+
+// unseal opens a stored record: sealed with the shared key, in a node's compartment (inside
+// an envelope naming the node), or in the control plane's.
+func (r *Repository) unseal(kind FileKind, stored []byte) ([]byte, Sealing, error) {
+	plain, err := r.shared.crypt.open(nil, stored, []byte(kind))
+	if err == nil || kind != SnapshotFile {
+		return plain, SealedShared, err
+	}
+	if envelope, err := r.shared.crypt.open(nil, stored, envelopeAAD(kind)); err == nil {
+		if len(envelope) == 0 || len(envelope) < 1+int(envelope[0]) {
+			return nil, Sealing{}, errors.New("the envelope of a node's record is cut short")
+		}
+		node, inner := string(envelope[1:1+envelope[0]]), envelope[1+envelope[0]:]
+		keys, err := r.nodeCompartment(node)
+		if err != nil {
+			return nil, Sealing{Node: node}, err
+		}
+		plain, err := keys.crypt.open(nil, inner, []byte(kind))
+		return plain, Sealing{Node: node}, err
+	}
+	if r.control != nil {
+		if plain, err := r.control.crypt.open(nil, stored, []byte(kind)); err == nil {
+			return plain, SealedControl, nil
+		}
+	}
+	if r.key.Role == RoleVolumes {
+		return nil, SealedControl, ErrNoControlKey
+	}
+	return nil, Sealing{}, err
 }
 
 // SaveFile stores v as JSON, compressed and sealed; its ID is the hash of the stored bytes.
@@ -78,6 +120,23 @@ func (r *Repository) SaveControlFile(ctx context.Context, kind FileKind, v any) 
 	keys := r.shared
 	if r.control != nil {
 		keys = r.control
+	}
+	stored, err := r.sealWith(keys, kind, v)
+	if err != nil {
+		return ID{}, err
+	}
+	return r.storeFile(ctx, kind, stored)
+}
+
+// SaveNodeFile stores v like SaveFile, sealed in node's compartment (with the shared key in a
+// repository made before compartments existed).
+func (r *Repository) SaveNodeFile(ctx context.Context, node string, kind FileKind, v any) (ID, error) {
+	keys := r.shared
+	if r.compartmented() {
+		var err error
+		if keys, err = r.nodeCompartment(node); err != nil {
+			return ID{}, err
+		}
 	}
 	stored, err := r.sealWith(keys, kind, v)
 	if err != nil {
@@ -137,39 +196,34 @@ func (r *Repository) LoadFile(ctx context.Context, kind FileKind, id ID, v any) 
 }
 
 // LoadSealedFile reads a record into v like LoadFile, and says with which key it was sealed.
-// A record this key cannot open at all is reported as ErrCorrupt, or, for a key of the
-// volumes role, as ErrNoControlKey: it may be sealed in the control-plane compartment.
+// A record this key cannot open at all is reported as ErrCorrupt, or as ErrNoControlKey or
+// ErrOtherNode when it is sealed in a compartment this key does not hold.
 func (r *Repository) LoadSealedFile(ctx context.Context, kind FileKind, id ID, v any) (Sealing, error) {
 	stored, err := r.getFile(ctx, kind, id)
 	if err != nil {
-		return 0, fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
+		return Sealing{}, fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
 	}
 	plain, sealing, err := r.openFile(kind, stored)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", kind, id.Short(), err)
+		return sealing, fmt.Errorf("%s %s: %w", kind, id.Short(), err)
 	}
 	if err := json.Unmarshal(plain, v); err != nil {
-		return 0, fmt.Errorf("%s %s: %w: %v", kind, id.Short(), ErrCorrupt, err)
+		return sealing, fmt.Errorf("%s %s: %w: %v", kind, id.Short(), ErrCorrupt, err)
 	}
 	return sealing, nil
 }
 
 func (r *Repository) openFile(kind FileKind, stored []byte) ([]byte, Sealing, error) {
-	sealing := SealedShared
-	compressed, err := r.shared.crypt.open(nil, stored, []byte(kind))
-	if err != nil && kind == SnapshotFile && r.control != nil {
-		compressed, err = r.control.crypt.open(nil, stored, []byte(kind))
-		sealing = SealedControl
-	}
-	if err != nil {
-		if kind == SnapshotFile && r.key.Role == RoleVolumes {
-			return nil, 0, ErrNoControlKey
-		}
-		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	compressed, sealing, err := r.unseal(kind, stored)
+	switch {
+	case errors.Is(err, ErrNoControlKey) || errors.Is(err, ErrOtherNode):
+		return nil, sealing, err
+	case err != nil:
+		return nil, sealing, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	plain, err := r.dec.DecodeAll(compressed, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+		return nil, sealing, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
 	}
 	return plain, sealing, nil
 }
@@ -192,8 +246,9 @@ func LoadFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep fu
 	return LoadSealedFiles(ctx, r, kind, func(id ID, v *T, _ Sealing) { keep(id, v) })
 }
 
-// LoadSealedFiles is LoadFiles, saying with which key each record was sealed. Records a key
-// of the volumes role cannot open are passed over: they are the control plane's.
+// LoadSealedFiles is LoadFiles, saying with which key each record was sealed. Records sealed
+// in a compartment this key does not hold are passed over: the control plane's, or another
+// node's.
 func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, keep func(ID, *T, Sealing)) ([]error, error) {
 	var ids []ID
 	if err := r.ListFiles(ctx, kind, func(id ID) error { ids = append(ids, id); return nil }); err != nil {
@@ -227,7 +282,7 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 	var problems []error
 	for i, l := range out {
 		switch {
-		case errors.Is(l.err, ErrNoControlKey):
+		case errors.Is(l.err, ErrNoControlKey) || errors.Is(l.err, ErrOtherNode):
 		case l.err != nil:
 			problems = append(problems, l.err)
 		default:
@@ -397,11 +452,14 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 		dropped[id] = true
 	}
 	byPack := map[ID][]indexBlob{}
-	control := map[ID]bool{}
+	sealed := map[ID]indexPack{}
 	r.idx.eachBlob(func(id ID, loc blobLoc) {
 		if !dropped[loc.Pack] {
 			byPack[loc.Pack] = append(byPack[loc.Pack], indexBlob{ID: id, Type: loc.Type, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
-			control[loc.Pack] = loc.Control
+			if _, seen := sealed[loc.Pack]; !seen {
+				bi := r.blobInfo(id, loc)
+				sealed[loc.Pack] = indexPack{Control: bi.Control, Node: bi.Node}
+			}
 		}
 	})
 	r.mu.Lock()
@@ -409,7 +467,7 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 	r.mu.Unlock()
 	for pack, blobs := range byPack {
 		size, _ := r.idx.packSize(pack)
-		f.Packs = append(f.Packs, indexPack{ID: pack, Size: size, Blobs: blobs, Control: control[pack]})
+		f.Packs = append(f.Packs, indexPack{ID: pack, Size: size, Blobs: blobs, Control: sealed[pack].Control, Node: sealed[pack].Node})
 	}
 
 	newID, err := r.SaveFile(ctx, IndexFile, f)

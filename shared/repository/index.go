@@ -14,6 +14,7 @@ type blobLoc struct {
 	Length    uint32
 	RawLength uint32
 	Control   bool // sealed in the control-plane compartment
+	Node      bool // sealed in a node's compartment: the index's nodes say which
 }
 
 // index maps every stored blob to its pack. It is the union of all index files. A fork's
@@ -26,10 +27,13 @@ type index struct {
 	blobs   map[ID]blobLoc
 	packs   map[ID]int64 // pack ID -> size in bytes
 	dropped map[ID]bool  // packs of base this layer no longer has
+	// nodes names the node of each pack sealed in a node's compartment: a few packs, kept
+	// apart from the many blobs.
+	nodes map[ID]string
 }
 
 func newIndex() *index {
-	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}, dropped: map[ID]bool{}}
+	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}, dropped: map[ID]bool{}, nodes: map[ID]string{}}
 }
 
 // layer returns an index that starts as x and changes apart from it.
@@ -67,13 +71,29 @@ func (x *index) packSize(id ID) (int64, bool) {
 	return x.base.packSize(id)
 }
 
+// packNode returns the node in whose compartment a pack is sealed, or "".
+func (x *index) packNode(id ID) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if node, ok := x.nodes[id]; ok {
+		return node
+	}
+	if x.base == nil || x.dropped[id] {
+		return ""
+	}
+	return x.base.packNode(id)
+}
+
 func (x *index) addPack(p indexPack) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.packs[p.ID] = p.Size
 	delete(x.dropped, p.ID)
+	if p.Node != "" {
+		x.nodes[p.ID] = p.Node
+	}
 	for _, b := range p.Blobs {
-		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Control: p.Control}
+		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Control: p.Control, Node: p.Node != ""}
 	}
 }
 
@@ -120,6 +140,7 @@ func (x *index) drop(packs map[ID]bool) {
 	}
 	for id := range packs {
 		delete(x.packs, id)
+		delete(x.nodes, id)
 		if x.base != nil {
 			x.dropped[id] = true
 		}
@@ -139,6 +160,8 @@ type indexPack struct {
 	Blobs []indexBlob `json:"blobs"`
 	// Control marks a pack sealed in the control-plane compartment.
 	Control bool `json:"control,omitempty"`
+	// Node names the node in whose compartment a pack is sealed.
+	Node string `json:"node,omitempty"`
 }
 
 type indexBlob struct {
@@ -164,6 +187,9 @@ func decodeIndexFile(plain []byte) (*indexFile, error) {
 	}
 	for _, p := range f.Packs {
 		for _, b := range p.Blobs {
+			if len(p.Node) > maxNodeName || p.Node != "" && p.Control {
+				return nil, fmt.Errorf("index: pack %s names an impossible compartment", p.ID.Short())
+			}
 			if b.Type > TreeBlob || b.Length < sealOverhead || int64(b.Offset)+int64(b.Length) > p.Size {
 				return nil, fmt.Errorf("index: blob %s does not fit pack %s", b.ID.Short(), p.ID.Short())
 			}

@@ -61,9 +61,11 @@ type Repository struct {
 	key   masterKey // what the key file opened held (roles.go)
 	// keyName is the key file the password opened.
 	keyName string
-	shared  *compartment // the shared key: index files, records, volume data
-	control *compartment // nil: this key holds no control-plane compartment
-	sealer  *compartment // where this handle's blobs and snapshot records go
+	shared  *compartment  // the shared key: index files, records, volume data
+	control *compartment  // nil: this key holds no control-plane compartment
+	node    *compartment  // a volumes key's own node's compartment, or nil
+	derived *derivedNodes // every node's compartment, for keys that hold the control plane's
+	sealer  *compartment  // where this handle's blobs and snapshot records go
 	idx     *index
 	enc     *zstd.Encoder
 	dec     *zstd.Decoder
@@ -267,6 +269,14 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey, keyName str
 		if r.control, err = newCompartment(mk.ControlEncrypt, mk.ControlHash); err != nil {
 			return nil, err
 		}
+		r.control.control = true
+		r.derived = &derivedNodes{byNode: map[string]*compartment{}}
+	}
+	if mk.Node != "" {
+		if r.node, err = newCompartment(mk.NodeEncrypt, mk.NodeHash); err != nil {
+			return nil, err
+		}
+		r.node.node = mk.Node
 	}
 	return r, nil
 }
@@ -317,7 +327,8 @@ func (r *Repository) Fork() (*Repository, error) {
 		return nil, err
 	}
 	f.agent, f.now = r.agent, r.now
-	f.key, f.keyName, f.control, f.sealer, f.cache = r.key, r.keyName, r.control, r.sealer, r.cache
+	f.key, f.keyName, f.control, f.node, f.derived = r.key, r.keyName, r.control, r.node, r.derived
+	f.sealer, f.cache = r.sealer, r.cache
 	r.mu.Lock()
 	f.idx = r.idx.layer()
 	f.indexFiles = slices.Clone(r.indexFiles)
@@ -422,7 +433,7 @@ const sampleSize = 16 << 10
 // once, and a later Flush reports any failure.
 func (r *Repository) upload(ctx context.Context, p *packer) error {
 	data := p.finish(r.sealer.crypt)
-	control := r.control != nil && r.sealer == r.control
+	control, node := r.sealer.control, r.sealer.node
 	id := contentID(data)
 	entries := p.entries
 	bufp := p.bufp
@@ -446,7 +457,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 			return
 		}
 		ip := packToIndex(id, int64(len(data)), entries)
-		ip.Control = control
+		ip.Control, ip.Node = control, node
 		r.idx.addPack(ip)
 		r.written = append(r.written, ip)
 		for _, e := range entries {
@@ -519,7 +530,8 @@ type BlobInfo struct {
 	Offset    uint32
 	Length    uint32
 	RawLength uint32
-	Control   bool // sealed in the control-plane compartment
+	Control   bool   // sealed in the control-plane compartment
+	Node      string // sealed in this node's compartment
 }
 
 // Compressed reports whether the blob is stored compressed: a raw blob's sealed length is
@@ -532,7 +544,15 @@ func (r *Repository) LookupBlob(id ID) (BlobInfo, bool) {
 	if !ok {
 		return BlobInfo{}, false
 	}
-	return BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control}, true
+	return r.blobInfo(id, loc), true
+}
+
+func (r *Repository) blobInfo(id ID, loc blobLoc) BlobInfo {
+	bi := BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control}
+	if loc.Node {
+		bi.Node = r.idx.packNode(loc.Pack)
+	}
+	return bi
 }
 
 // ErrBlobMissing says the index does not know a blob.
@@ -593,11 +613,9 @@ func (r *Repository) OpenBlob(bi BlobInfo, sealed []byte) ([]byte, error) {
 }
 
 func (r *Repository) openBlob(bi BlobInfo, sealed, scratch []byte) ([]byte, error) {
-	keys := r.shared
-	if bi.Control {
-		if keys = r.control; keys == nil {
-			return nil, fmt.Errorf("%s blob %s: %w", bi.Type, bi.ID.Short(), ErrNoControlKey)
-		}
+	keys, err := r.compartmentOf(bi)
+	if err != nil {
+		return nil, fmt.Errorf("%s blob %s: %w", bi.Type, bi.ID.Short(), err)
 	}
 	// Decrypt in place: the sealed bytes are not needed afterwards.
 	payload, err := keys.crypt.openInPlace(sealed, blobAAD(bi.Type, bi.ID))
@@ -627,12 +645,25 @@ func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A pack is sealed whole in one compartment; its header says which.
-	control := false
-	hdr, err := r.shared.crypt.open(nil, sealedHdr, headerAAD)
-	if err != nil && r.control != nil {
-		hdr, err = r.control.crypt.open(nil, sealedHdr, headerAAD)
-		control = err == nil
+	// A pack is sealed whole in one compartment: the one whose key opens its header.
+	id := contentID(pack)
+	candidates := []*compartment{r.shared, r.control, r.node}
+	if node := r.idx.packNode(id); node != "" {
+		if keys, err := r.nodeCompartment(node); err == nil {
+			candidates = append(candidates, keys)
+		}
+	}
+	var keys *compartment
+	var hdr []byte
+	err = errors.New("no key of this repository opens it")
+	for _, c := range candidates {
+		if c == nil {
+			continue
+		}
+		if hdr, err = c.crypt.open(nil, sealedHdr, headerAAD); err == nil {
+			keys = c
+			break
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pack header: %w", err)
@@ -641,10 +672,9 @@ func (r *Repository) PackContents(pack []byte) ([]BlobInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := contentID(pack)
 	out := make([]BlobInfo, len(entries))
 	for i, e := range entries {
-		out[i] = BlobInfo{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength, Control: control}
+		out[i] = BlobInfo{ID: e.ID, Type: e.Type, Pack: id, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength, Control: keys.control, Node: keys.node}
 	}
 	return out, nil
 }
@@ -658,9 +688,7 @@ func (r *Repository) Packs() map[ID]int64 {
 
 // Blobs calls fn for every indexed blob.
 func (r *Repository) Blobs(fn func(BlobInfo)) {
-	r.idx.eachBlob(func(id ID, loc blobLoc) {
-		fn(BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control})
-	})
+	r.idx.eachBlob(func(id ID, loc blobLoc) { fn(r.blobInfo(id, loc)) })
 }
 
 // StoredPacks lists the packs storage holds, with their sizes, whatever the index says.

@@ -98,9 +98,15 @@ type Stats struct {
 // Save stores the record; call it only after the repository was flushed.
 func Save(ctx context.Context, r *repository.Repository, sn *Snapshot) error {
 	save := r.SaveFile
-	if sn.Kind == KindSwarm {
+	switch {
+	case sn.Kind == KindSwarm:
 		// Only a key that can make control-plane backups can seal their records.
 		save = r.SaveControlFile
+	case sn.Scope == ScopeNode:
+		// Only the node's key (or a full key) can seal the record of its own volume.
+		save = func(ctx context.Context, kind repository.FileKind, v any) (repository.ID, error) {
+			return r.SaveNodeFile(ctx, sn.Node, kind, v)
+		}
 	}
 	id, err := save(ctx, repository.SnapshotFile, sn)
 	if err != nil {
@@ -145,20 +151,35 @@ func List(ctx context.Context, r *repository.Repository) ([]*Snapshot, []error, 
 	return out, append(problems, forged...), nil
 }
 
-// ErrForged marks a control-plane backup sealed with a key that cannot make one.
-var ErrForged = errors.New("not sealed with the control-plane key: made by a key of the volumes role, not by a backup")
+// ErrForged marks a record sealed with a key that cannot make it: a control-plane backup
+// not sealed with the control plane's key, or a node's own volume's snapshot not sealed with
+// that node's.
+var ErrForged = errors.New("forged")
 
-// Forged is a control-plane record that a key of the volumes role made; it matches ErrForged.
-type Forged struct{ ID repository.ID }
+// Forged is a record a key made that may not make it; it matches ErrForged.
+type Forged struct {
+	ID   repository.ID
+	Node string // the node whose volume's snapshot it claims to be; empty for the control plane's
+}
 
-func (f *Forged) Error() string        { return fmt.Sprintf("snapshot %s: %v", f.ID.Short(), ErrForged) }
+func (f *Forged) Error() string {
+	if f.Node != "" {
+		return fmt.Sprintf("snapshot %s: %v: not sealed with the key of node %s, whose volume it claims: made by another node's key, not by a backup", f.ID.Short(), ErrForged, f.Node)
+	}
+	return fmt.Sprintf("snapshot %s: %v: not sealed with the control-plane key: made by a key of the volumes role, not by a backup", f.ID.Short(), ErrForged)
+}
+
 func (f *Forged) Is(target error) bool { return target == ErrForged }
 
-// trusted refuses a control-plane record that a key of the volumes role could have made:
-// restoring it would hand the cluster to whoever holds a worker's key.
+// trusted refuses a record that a key other than its maker's could have made: restoring a
+// control-plane record a worker's key made would hand it the cluster, and restoring one node's
+// volume from a record another node made would hand it that node's data.
 func (s *Snapshot) trusted(r *repository.Repository, sealing repository.Sealing) error {
-	if s.Kind == KindSwarm && !r.TrustControlPlane(sealing, s.Time) {
+	switch {
+	case s.Kind == KindSwarm && !r.TrustControlPlane(sealing, s.Time):
 		return &Forged{ID: s.ID}
+	case s.Scope == ScopeNode && !r.TrustNode(sealing, s.Node, s.Time):
+		return &Forged{ID: s.ID, Node: s.Node}
 	}
 	return nil
 }
