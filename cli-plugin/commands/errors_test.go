@@ -30,6 +30,7 @@ func TestCommandsExplainWhatFailedInOneLine(t *testing.T) {
 		{"plugin missing", &fakeEngine{pluginInspect: notInstalled}, []string{"volume", "snapshot", "db"}, "not installed in this engine: run `make install`", ""},
 		{"engine unreachable", &fakeEngine{pluginInspect: unreachable}, []string{"volume", "snapshot", "db"}, "Cannot connect to the Docker daemon", "not installed"},
 		{"negative yearly", &fakeEngine{}, []string{"prune", "--keep-yearly", "-1"}, "--keep-yearly -1", ""},
+		{"unused share without a percent sign", &fakeEngine{}, []string{"prune", "--keep-last", "1", "--max-unused", "5"}, "--max-unused 5: give a percentage such as 5%, or unlimited", ""},
 		{"unknown kind", &fakeEngine{}, []string{"ls", "--kind", "tape"}, `--kind "tape"`, ""},
 		{"broken template", &fakeEngine{}, []string{"volume", "ls", "--format", "{{.Volume"}, "--format", ""},
 		{"unknown field", &fakeEngine{}, []string{"ls", "--format", "{{.Colour}}"}, "--format", ""},

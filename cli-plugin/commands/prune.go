@@ -2,8 +2,11 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/docker/cli/cli/command"
@@ -15,10 +18,11 @@ import (
 )
 
 type pruneOptions struct {
-	repo   repoOptions
-	policy retention.Policy
-	dryRun bool
-	format string
+	repo      repoOptions
+	policy    retention.Policy
+	dryRun    bool
+	maxUnused string
+	format    string
 }
 
 func newPruneCommand(dockerCli command.Cli) *cobra.Command {
@@ -41,6 +45,7 @@ func newPruneCommand(dockerCli command.Cli) *cobra.Command {
 	f.IntVar(&opts.policy.Weekly, "keep-weekly", 0, "Keep the newest backup of each of the last N weeks")
 	f.IntVar(&opts.policy.Monthly, "keep-monthly", 0, "Keep the newest backup of each of the last N months")
 	f.IntVar(&opts.policy.Yearly, "keep-yearly", 0, "Keep the newest backup of each of the last N years")
+	f.StringVar(&opts.maxUnused, "max-unused", "5%", "Unneeded data partly used packs may keep, as a share of the needed data; beyond it they are repacked (0% repacks all; unlimited: none)")
 	f.BoolVar(&opts.dryRun, "dry-run", false, "Show what would be removed, remove nothing")
 	f.StringVar(&opts.format, "format", "", formatFlagUsage)
 	return cmd
@@ -53,11 +58,15 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 			return fmt.Errorf("--keep-%s %d: give a count of 0 or more", name, n)
 		}
 	}
+	maxUnused, err := parseShare(opts.maxUnused)
+	if err != nil {
+		return fmt.Errorf("--max-unused %s: %w", opts.maxUnused, err)
+	}
 	repo, err := opts.repo.open(ctx)
 	if err != nil {
 		return err
 	}
-	plan, err := pruner.Prune(ctx, repo, pruner.Options{Policy: opts.policy, DryRun: opts.dryRun})
+	plan, err := pruner.Prune(ctx, repo, pruner.Options{Policy: opts.policy, DryRun: opts.dryRun, MaxUnused: maxUnused})
 	if err != nil {
 		return err
 	}
@@ -81,7 +90,26 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 		if plan.PacksUnindexed > 0 {
 			fmt.Fprintf(w, "%s %d pack(s) that no index lists (left by interrupted backups), %s\n", verb, plan.PacksUnindexed, units.BytesSize(float64(plan.BytesUnindexed)))
 		}
+		if plan.PacksRepacked > 0 {
+			fmt.Fprintf(w, "%s %d partly used pack(s), %s, after copying the %s still needed into new packs\n", verb, plan.PacksRepacked, units.BytesSize(float64(plan.BytesRepackFreed)), units.BytesSize(float64(plan.BytesRepacked)))
+		}
+		if plan.PacksKeptPartly > 0 {
+			fmt.Fprintf(w, "kept %d partly used pack(s) whole, %s of them unneeded (within --max-unused)\n", plan.PacksKeptPartly, units.BytesSize(float64(plan.BytesUnused)))
+		}
 		_, err := fmt.Fprintf(w, "%s %d backup(s) and %d pack(s), %s\n", verb, len(plan.Forget), plan.PacksRemoved, units.BytesSize(float64(plan.BytesRemoved)))
 		return err
 	})
+}
+
+// parseShare reads a share as users give it: a percentage (5%, 0.5%), or unlimited.
+func parseShare(s string) (float64, error) {
+	if s == "unlimited" {
+		return math.Inf(1), nil
+	}
+	pct, ok := strings.CutSuffix(s, "%")
+	v, err := strconv.ParseFloat(pct, 64)
+	if !ok || err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, errors.New("give a percentage such as 5%, or unlimited")
+	}
+	return v / 100, nil
 }

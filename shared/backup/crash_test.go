@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -186,5 +187,46 @@ func TestKilledPrunesLoseNothingKept(t *testing.T) {
 	runToEnd(t, "prune", repoDir, src)
 	if list := intact(t, repoDir); len(list) != 1 || list[0].ID != newest {
 		t.Fatalf("after the final prune: %d snapshots", len(list))
+	}
+}
+
+// A prune killed while it repacks (copying the needed part of packs into new ones,
+// rewriting the index, removing the old packs) loses nothing kept, and the next prune
+// finishes the job: the bucket ends at about what the kept snapshot holds. Each round
+// deletes files and backs up again, so that every prune has packs to repack.
+func TestKilledRepacksLoseNothingKept(t *testing.T) {
+	src, repoDir := t.TempDir(), t.TempDir()
+	fill(t, src, 48, 256<<10)
+	var newest *snapshot.Snapshot
+	for round := range 6 {
+		for i := round; i < 48; i += 6 {
+			_ = os.Remove(filepath.Join(src, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%d", i)))
+		}
+		fill(t, filepath.Join(src, fmt.Sprintf("round%d", round)), 2, 256<<10)
+		runToEnd(t, "backup", repoDir, src)
+		list := intact(t, repoDir)
+		newest = list[len(list)-1]
+		finished := killAtRandom(t, "prune", repoDir, src, 600*time.Millisecond)
+		t.Logf("round %d: the prune was killed: %v", round, !finished)
+		list = intact(t, repoDir)
+		if !slices.ContainsFunc(list, func(sn *snapshot.Snapshot) bool { return sn.ID == newest.ID }) {
+			t.Fatalf("round %d: a prune killed while repacking lost the snapshot it was to keep", round)
+		}
+	}
+	runToEnd(t, "prune", repoDir, src)
+	list := intact(t, repoDir)
+	if len(list) != 1 || list[0].ID != newest.ID {
+		t.Fatalf("after the final prune: %d snapshots", len(list))
+	}
+	packs, err := openRepo(t, repoDir).StoredPacks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored int64
+	for _, size := range packs {
+		stored += size
+	}
+	if needed := int64(newest.Stats.Bytes); stored > needed*11/10 {
+		t.Fatalf("after the final prune the packs take %d bytes; the kept snapshot holds %d", stored, needed)
 	}
 }

@@ -24,6 +24,10 @@ type Options struct {
 	// considers the whole repository.
 	Kind, Source string
 	DryRun       bool
+	// MaxUnused bounds what kept packs may hold that no kept snapshot needs, as a share of
+	// what they hold that one does: beyond it, partly used packs are repacked, the emptiest
+	// first, until the rest is within it. Zero repacks every partly used pack; +Inf none.
+	MaxUnused float64
 }
 
 // Plan is what a prune removes (or would, with DryRun).
@@ -33,8 +37,15 @@ type Plan struct {
 	// PacksRemoved and BytesRemoved count packs no kept snapshot needs at all.
 	PacksRemoved int   `json:"packs_removed"`
 	BytesRemoved int64 `json:"bytes_removed"`
-	// PacksKeptPartly hold some unneeded blobs beside needed ones; they are kept whole.
-	PacksKeptPartly int `json:"packs_kept_partly"`
+	// PacksRepacked held unneeded blobs beside needed ones: the needed ones were copied into
+	// new packs (BytesRepacked of them) and the old packs removed (BytesRepackFreed).
+	PacksRepacked    int   `json:"packs_repacked"`
+	BytesRepacked    int64 `json:"bytes_repacked"`
+	BytesRepackFreed int64 `json:"bytes_repack_freed"`
+	// PacksKeptPartly hold some unneeded blobs beside needed ones, BytesUnused in all, within
+	// Options.MaxUnused; they are kept whole.
+	PacksKeptPartly int   `json:"packs_kept_partly"`
+	BytesUnused     int64 `json:"bytes_unused"`
 	// PacksUnindexed and BytesUnindexed count stored packs no index lists, left by backups
 	// killed before they wrote their index; they are removed too.
 	PacksUnindexed int   `json:"packs_unindexed"`
@@ -197,28 +208,16 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, err
 	}
 	packs := repo.Packs()
-	blobsIn := map[repository.ID][2]int{} // pack -> used, unused
-	repo.Blobs(func(bi repository.BlobInfo) {
-		c := blobsIn[bi.Pack]
-		if used[bi.ID] {
-			c[0]++
-		} else {
-			c[1]++
-		}
-		blobsIn[bi.Pack] = c
-	})
+	use := packUse(repo, used)
 	var remove []repository.ID
 	for id, size := range packs {
-		c := blobsIn[id]
-		switch {
-		case c[0] == 0:
+		if use[id].usedBlobs == 0 {
 			remove = append(remove, id)
 			plan.PacksRemoved++
 			plan.BytesRemoved += size
-		case c[1] > 0:
-			plan.PacksKeptPartly++
 		}
 	}
+	repack := plan.pickRepacks(packs, use, opts.MaxUnused)
 	// Under the exclusive lock no backup is running: a pack no index lists belongs to none
 	// that can still write its index. Unless an index file could not be read, which may be
 	// the very one that lists it.
@@ -246,6 +245,13 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	}
 	if err := forget(ctx, repo, plan.Forget); err != nil {
 		return nil, err
+	}
+	if len(repack) > 0 {
+		// The needed blobs are in new packs, and indexed, before the old packs go.
+		if _, err := repo.Repack(ctx, repack, func(id repository.ID) bool { return used[id] }); err != nil {
+			return nil, err
+		}
+		remove = append(remove, repack...)
 	}
 	if err := repo.RewriteIndex(ctx, remove); err != nil {
 		return nil, err
