@@ -7,7 +7,7 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/shared/buildinfo.Version=$(VERSION) -X $(MODULE)/shared/buildinfo.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install test test-unit test-e2e demo bench soak lab-up lab-down vet clean
+.PHONY: all build install test test-unit test-e2e demo bench bench-many bench-prune soak lab-up lab-down vet clean
 
 all: build
 
@@ -38,6 +38,14 @@ demo: build
 # Speed and memory against restic, kopia and a tar+zstd archive; writes BENCHMARKS.md.
 bench:
 	scripts/bench
+
+# ls, status and a snapshot with 10,000 snapshot records, on a fresh lab.
+bench-many: build
+	scripts/bench-many
+
+# The space prune gives back after half of the data is forgotten, beside restic's.
+bench-prune:
+	scripts/bench-prune
 
 # A 30-minute soak with random faults on a fresh lab (SOAK=10m for another length); not part of test.
 soak: build

@@ -85,6 +85,8 @@ func main() {
 	switch {
 	case args[0] == "run":
 		err = run(ctx, e, args[1:])
+	case args[0] == "prune-space":
+		err = pruneSpace(ctx, e, args[1:])
 	case args[0] == "gen" && len(args) == 2:
 		err = generate(args[1], 1)
 	case args[0] == "mutate" && len(args) == 3:

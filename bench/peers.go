@@ -19,8 +19,10 @@ import (
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/config"
+	"github.com/swarmbackup/swarmbackup/shared/pruner"
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
+	"github.com/swarmbackup/swarmbackup/shared/retention"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
@@ -91,7 +93,7 @@ func peers(e *env) []peer {
 	return ps
 }
 
-// ours runs swarmbackup's own engine: `bench ours backup|restore BUCKET DIR`. A BUCKET that
+// ours runs swarmbackup's own engine: `bench ours backup|restore|prune BUCKET DIR`. A BUCKET that
 // is an absolute path is a local repository instead, to compare with the plugin's default.
 func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 	lookup := func(k string) (string, bool) {
@@ -118,6 +120,9 @@ func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 	switch op {
 	case "backup":
 		_, err = backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: "bench", Path: dir}, backup.Options{})
+		return err
+	case "prune":
+		_, err = pruner.Prune(ctx, repo, pruner.Options{Policy: retention.Policy{Last: 1}, MaxUnused: 0.05})
 		return err
 	case "restore":
 		list, _, err := snapshot.List(ctx, repo)
