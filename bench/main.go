@@ -85,6 +85,17 @@ func main() {
 	switch {
 	case args[0] == "run":
 		err = run(ctx, e, args[1:])
+	case args[0] == "scale":
+		err = scale(ctx, e, args[1:])
+	case (args[0] == "scale-gen" || args[0] == "scale-mutate") && len(args) == 3:
+		var files int
+		if _, err = fmt.Sscan(args[2], &files); err == nil {
+			if args[0] == "scale-gen" {
+				err = generateScale(args[1], files)
+			} else {
+				err = mutateScale(args[1], files)
+			}
+		}
 	case args[0] == "prune-space":
 		err = pruneSpace(ctx, e, args[1:])
 	case args[0] == "gen" && len(args) == 2:

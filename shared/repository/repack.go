@@ -72,11 +72,16 @@ func (r *Repository) Repack(ctx context.Context, packs []ID, keep func(ID) bool)
 			}
 			w := writerOf[pack]
 			for _, bi := range byPack[pack] {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
 				plain, err := r.BlobInPack(bi, data, nil)
 				if err != nil {
 					return fmt.Errorf("repack pack %s: %w (run verify)", pack.Short(), err)
 				}
-				id, _, err := w.SaveBlob(gctx, bi.Type, plain)
+				// Uploads outlive this goroutine, and the group's context with it: they
+				// take the caller's, and Flush or the wait below ends them.
+				id, _, err := w.SaveBlob(ctx, bi.Type, plain)
 				if err != nil {
 					return fmt.Errorf("repack pack %s: %w", pack.Short(), err)
 				}
