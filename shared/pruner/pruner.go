@@ -208,16 +208,16 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return nil, err
 	}
 	packs := repo.Packs()
-	use := packUse(repo, used)
+	usages := packUsage(repo, used)
 	var remove []repository.ID
 	for id, size := range packs {
-		if use[id].usedBlobs == 0 {
+		if usages[id].usedBlobs == 0 {
 			remove = append(remove, id)
 			plan.PacksRemoved++
 			plan.BytesRemoved += size
 		}
 	}
-	repack := plan.pickRepacks(packs, use, opts.MaxUnused)
+	repack := plan.pickRepacks(packs, usages, opts.MaxUnused)
 	// Under the exclusive lock no backup is running: a pack no index lists belongs to none
 	// that can still write its index. Unless an index file could not be read, which may be
 	// the very one that lists it.

@@ -7,15 +7,15 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/repository"
 )
 
-// use is how much of a pack kept snapshots need.
-type use struct {
+// usage is how much of a pack kept snapshots need.
+type usage struct {
 	usedBlobs, unusedBlobs int
 	used, unused           int64 // sealed bytes
 }
 
 // packUse measures every indexed pack against the blobs kept snapshots need.
-func packUse(repo *repository.Repository, needed map[repository.ID]bool) map[repository.ID]use {
-	out := map[repository.ID]use{}
+func packUsage(repo *repository.Repository, needed map[repository.ID]bool) map[repository.ID]usage {
+	out := map[repository.ID]usage{}
 	repo.Blobs(func(bi repository.BlobInfo) {
 		u := out[bi.Pack]
 		if needed[bi.ID] {
@@ -32,11 +32,11 @@ func packUse(repo *repository.Repository, needed map[repository.ID]bool) map[rep
 
 // pickRepacks chooses the partly used packs to repack: the emptiest first, until what the
 // others hold unneeded is at most maxUnused times what kept packs hold needed.
-func (plan *Plan) pickRepacks(packs map[repository.ID]int64, uses map[repository.ID]use, maxUnused float64) []repository.ID {
+func (plan *Plan) pickRepacks(packs map[repository.ID]int64, usages map[repository.ID]usage, maxUnused float64) []repository.ID {
 	var partly []repository.ID
 	var needed, unneeded int64
 	for id := range packs {
-		u := uses[id]
+		u := usages[id]
 		if u.usedBlobs == 0 {
 			continue // removed whole
 		}
@@ -46,7 +46,7 @@ func (plan *Plan) pickRepacks(packs map[repository.ID]int64, uses map[repository
 			unneeded += u.unused
 		}
 	}
-	emptiness := func(id repository.ID) float64 { return float64(uses[id].unused) / float64(packs[id]) }
+	emptiness := func(id repository.ID) float64 { return float64(usages[id].unused) / float64(packs[id]) }
 	slices.SortFunc(partly, func(a, b repository.ID) int {
 		if c := cmp.Compare(emptiness(b), emptiness(a)); c != 0 {
 			return c
@@ -59,9 +59,9 @@ func (plan *Plan) pickRepacks(packs map[repository.ID]int64, uses map[repository
 			break
 		}
 		repack = append(repack, id)
-		unneeded -= uses[id].unused
+		unneeded -= usages[id].unused
 		plan.PacksRepacked++
-		plan.BytesRepacked += uses[id].used
+		plan.BytesRepacked += usages[id].used
 		plan.BytesRepackFreed += packs[id]
 	}
 	plan.PacksKeptPartly = len(partly) - len(repack)
