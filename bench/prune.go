@@ -57,17 +57,8 @@ func pruneSpace(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(&report, "| %s | %.1f MiB | %.1f MiB (%.1f-%.1f) | %.3f |\n", name, mib(medianInt(g.before)), mib(after), mib(lo), mib(hi), float64(after)/float64(kept))
 		line += fmt.Sprintf(" %s_mib=%.1f", strings.ReplaceAll(name, "swarmbackup", "ours"), mib(after))
 	}
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := f.WriteString(report.String()); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprint(os.Stderr, report.String())
+	if err := appendReport(*out, report.String()); err != nil {
+		return err
 	}
 	fmt.Println(line)
 	return nil
@@ -159,4 +150,22 @@ func pruneRun(ctx context.Context, e *env, files, run int) ([]*contender, int64,
 		c.after = bucketSize(ctx, client, c.bucket)
 	}
 	return cs, kept, nil
+}
+
+// appendReport appends a report's section to the file out, or writes it to stderr when out
+// is empty.
+func appendReport(out, section string) error {
+	if out == "" {
+		_, err := fmt.Fprint(os.Stderr, section)
+		return err
+	}
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(section); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

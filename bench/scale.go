@@ -214,17 +214,8 @@ func scale(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d MiB |\n", p.name, spread(r.full), spread(r.incr), spread(r.restore), peakRSS(r)>>10)
 	}
 	fmt.Fprintf(&b, "\nRatios are the fastest peer's time divided by swarmbackup's; peer_rss_mib is the lowest peer's peak.\n\n```\n%s\n```\n", line)
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := f.WriteString(b.String()); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprint(os.Stderr, b.String())
+	if err := appendReport(*out, b.String()); err != nil {
+		return err
 	}
 	fmt.Println(line)
 	return nil
