@@ -121,11 +121,7 @@ func (r *Repository) SaveControlFile(ctx context.Context, kind FileKind, v any) 
 	if r.control != nil {
 		keys = r.control
 	}
-	stored, err := r.sealWith(keys, kind, v)
-	if err != nil {
-		return ID{}, err
-	}
-	return r.storeFile(ctx, kind, stored)
+	return r.saveWith(ctx, keys, kind, v)
 }
 
 // SaveNodeFile stores v like SaveFile, sealed in node's compartment (with the shared key in a
@@ -138,6 +134,11 @@ func (r *Repository) SaveNodeFile(ctx context.Context, node string, kind FileKin
 			return ID{}, err
 		}
 	}
+	return r.saveWith(ctx, keys, kind, v)
+}
+
+// saveWith seals v with keys and stores it.
+func (r *Repository) saveWith(ctx context.Context, keys *compartment, kind FileKind, v any) (ID, error) {
 	stored, err := r.sealWith(keys, kind, v)
 	if err != nil {
 		return ID{}, err
@@ -453,13 +454,10 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 	}
 	byPack := map[ID][]indexBlob{}
 	sealed := map[ID]indexPack{}
-	r.idx.eachBlob(func(id ID, loc blobLoc) {
+	r.idx.eachBlob(func(id ID, loc blobLoc, node string) {
 		if !dropped[loc.Pack] {
 			byPack[loc.Pack] = append(byPack[loc.Pack], indexBlob{ID: id, Type: loc.Type, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
-			if _, seen := sealed[loc.Pack]; !seen {
-				bi := r.blobInfo(id, loc)
-				sealed[loc.Pack] = indexPack{Control: bi.Control, Node: bi.Node}
-			}
+			sealed[loc.Pack] = indexPack{Control: loc.Control, Node: node}
 		}
 	})
 	r.mu.Lock()

@@ -97,17 +97,19 @@ func (x *index) addPack(p indexPack) {
 	}
 }
 
-// eachBlob calls fn for every blob the index knows, once each.
-func (x *index) eachBlob(fn func(ID, blobLoc)) {
+// eachBlob calls fn for every blob the index knows, once each, with the node in whose
+// compartment its pack is sealed (or ""): read here, under the lock already held, since fn
+// must not take it again (a writer waiting between two read locks would block both).
+func (x *index) eachBlob(fn func(ID, blobLoc, string)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for id, loc := range x.blobs {
-		fn(id, loc)
+		fn(id, loc, x.nodes[loc.Pack])
 	}
 	if x.base != nil {
-		x.base.eachBlob(func(id ID, loc blobLoc) {
+		x.base.eachBlob(func(id ID, loc blobLoc, node string) {
 			if _, shadowed := x.blobs[id]; !shadowed && !x.dropped[loc.Pack] {
-				fn(id, loc)
+				fn(id, loc, node)
 			}
 		})
 	}

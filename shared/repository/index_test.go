@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
 )
@@ -99,4 +100,52 @@ func BenchmarkIndexBytesPerBlob(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "B/blob")
 		runtime.KeepAlive(x)
 	}
+}
+
+// Listing the blobs of node-sealed packs while another writer adds to the index must not
+// wait on itself: the pack's node is read under the lock the listing already holds.
+func TestListingBlobsBesideAWriterDoesNotDeadlock(t *testing.T) {
+	r := &Repository{idx: newIndex()}
+	var node indexPack
+	node.ID, node.Size, node.Node = ID{1}, 1<<20, "n1"
+	for i := range 1000 {
+		node.Blobs = append(node.Blobs, indexBlob{ID: ID{2, byte(i), byte(i >> 8)}, Length: 64})
+	}
+	r.idx.addPack(node)
+	f := &Repository{idx: r.idx.layer()}
+	stop := make(chan struct{})
+	writer := make(chan struct{})
+	go func() {
+		defer close(writer)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				r.idx.addPack(indexPack{ID: ID{3, byte(i), byte(i >> 8)}, Size: 1})
+			}
+		}
+	}()
+	done := make(chan int)
+	go func() {
+		n := 0
+		for range 200 {
+			f.Blobs(func(bi BlobInfo) {
+				if bi.Node == "n1" {
+					n++
+				}
+			})
+		}
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		if n != 200*1000 {
+			t.Errorf("listed %d blobs of node n1, want %d", n, 200*1000)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("listing the blobs beside a writer did not end")
+	}
+	close(stop)
+	<-writer
 }

@@ -544,15 +544,15 @@ func (r *Repository) LookupBlob(id ID) (BlobInfo, bool) {
 	if !ok {
 		return BlobInfo{}, false
 	}
-	return r.blobInfo(id, loc), true
+	node := ""
+	if loc.Node {
+		node = r.idx.packNode(loc.Pack)
+	}
+	return blobInfo(id, loc, node), true
 }
 
-func (r *Repository) blobInfo(id ID, loc blobLoc) BlobInfo {
-	bi := BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control}
-	if loc.Node {
-		bi.Node = r.idx.packNode(loc.Pack)
-	}
-	return bi
+func blobInfo(id ID, loc blobLoc, node string) BlobInfo {
+	return BlobInfo{ID: id, Type: loc.Type, Pack: loc.Pack, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength, Control: loc.Control, Node: node}
 }
 
 // ErrBlobMissing says the index does not know a blob.
@@ -688,7 +688,7 @@ func (r *Repository) Packs() map[ID]int64 {
 
 // Blobs calls fn for every indexed blob.
 func (r *Repository) Blobs(fn func(BlobInfo)) {
-	r.idx.eachBlob(func(id ID, loc blobLoc) { fn(r.blobInfo(id, loc)) })
+	r.idx.eachBlob(func(id ID, loc blobLoc, node string) { fn(blobInfo(id, loc, node)) })
 }
 
 // StoredPacks lists the packs storage holds, with their sizes, whatever the index says.
