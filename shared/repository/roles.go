@@ -271,15 +271,17 @@ func (r *Repository) AddKey(ctx context.Context, current, password string, role 
 // control-plane compartment for a volumes key, the time node compartments began for one of
 // a node.
 func (r *Repository) upgradeKey(ctx context.Context, current string, role Role, node string) error {
-	upgraded := r.key
+	upgraded, changed := r.key, false
 	now := r.now().UTC()
 	if role == RoleVolumes && r.control == nil {
 		upgraded.addControl(now)
+		changed = true
 	}
 	if node != "" && upgraded.NodesSince.IsZero() {
 		upgraded.NodesSince = now
+		changed = true
 	}
-	if upgraded.NodesSince.Equal(r.key.NodesSince) && len(upgraded.ControlEncrypt) == len(r.key.ControlEncrypt) {
+	if !changed {
 		return nil
 	}
 	sealed, err := sealMasterKey(upgraded, current)
