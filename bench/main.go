@@ -266,7 +266,7 @@ func (e *env) peerEnv(name, bucket string, r int) []string {
 	env := append(os.Environ(),
 		"AWS_ACCESS_KEY_ID="+e.access, "AWS_SECRET_ACCESS_KEY="+e.secret,
 		"RESTIC_REPOSITORY=s3:http://"+e.endpoint+"/"+bucket, "RESTIC_PASSWORD="+e.password,
-		"RESTIC_CACHE_DIR="+cache,
+		"RESTIC_CACHE_DIR="+cache, "SWARMBACKUP_CACHE_DIR="+filepath.Join(cache, "swarmbackup"),
 		"KOPIA_PASSWORD="+e.password, "KOPIA_CONFIG_PATH="+filepath.Join(cache, "kopia.config"),
 		"KOPIA_CACHE_DIRECTORY="+filepath.Join(cache, "kopia-cache"), "KOPIA_CHECK_FOR_UPDATES=false",
 		"BENCH_KOPIA_BUCKET="+bucket,

@@ -113,7 +113,8 @@ func ours(ctx context.Context, e *env, op, bucket, dir string) error {
 	if err != nil {
 		return err
 	}
-	repo, err := repository.OpenOrInit(ctx, be, e.password)
+	// A local cache, as the CLI and the plugin keep, and as the peers have.
+	repo, err := repository.OpenOrInit(ctx, be, e.password, repository.WithCache(os.Getenv("SWARMBACKUP_CACHE_DIR")))
 	if err != nil {
 		return err
 	}

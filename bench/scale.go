@@ -106,6 +106,7 @@ func scale(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	files := fs.Int("files", 1_000_000, "small files in the data set")
 	out := fs.String("out", "", "a file to append the report to")
+	only := fs.String("peers", "swarmbackup,restic,kopia", "the tools to run, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func scale(ctx context.Context, e *env, args []string) error {
 	}
 	var ps []peer
 	for _, p := range peers(e) {
-		if slices.Contains([]string{"swarmbackup", "restic", "kopia"}, p.name) {
+		if slices.Contains(strings.Split(*only, ","), p.name) {
 			ps = append(ps, p)
 		}
 	}

@@ -2,8 +2,11 @@ package repository
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // A repository can keep a local cache of the records whose names are the hash of their
@@ -12,7 +15,8 @@ import (
 // costs a download, never a wrong answer. Copies stay sealed, as in the bucket. With it,
 // listing thousands of snapshots reads one listing from the storage and local files.
 type recordCache struct {
-	dir string // <dir>/<repository ID>/<kind>/<ID>
+	dir   string             // <dir>/<repository ID>/<kind>/<ID>
+	packs singleflight.Group // downloads of tree packs, one per pack at a time
 }
 
 // UseCache keeps copies of snapshot records and index files below dir.
@@ -49,17 +53,25 @@ func (r *Repository) getFile(ctx context.Context, kind FileKind, id ID) ([]byte,
 // put stores a copy, best effort: a cache that cannot be written only costs downloads. No
 // sync: a torn copy fails its check and is fetched again.
 func (c *recordCache) put(kind FileKind, id ID, stored []byte) {
-	path := c.path(kind, id)
+	_ = writeCopy(c.path(kind, id), stored)
+}
+
+// writeCopy writes a file of the cache through a temporary name, so that readers see it
+// whole or not at all.
+func writeCopy(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return
+		return err
 	}
 	tmp := path + ".tmp-" + NewRandomID().Short()
-	if err := os.WriteFile(tmp, stored, 0o600); err != nil {
-		return
-	}
-	if os.Rename(tmp, path) != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		_ = os.Remove(tmp)
+		return err
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // keepOnly removes the copies of records of a kind the storage no longer lists.
@@ -75,6 +87,81 @@ func (c *recordCache) keepOnly(kind FileKind, listed []ID) {
 	for _, e := range entries {
 		if !keep[e.Name()] {
 			_ = os.Remove(filepath.Join(c.dir, string(kind), e.Name()))
+		}
+	}
+}
+
+// Tree packs are cached whole as well: an incremental backup reads its parent's listings,
+// and a restore its snapshot's, one small tree blob per directory, and a request each costs
+// a round trip. A writer keeps a copy of each tree pack it stores, so the next backup of a
+// volume reads its parent from local files; a reader on another machine downloads each tree
+// pack once. Blobs read from a copy are authenticated as they are from the bucket, and a
+// copy that fails is dropped and the blob read from the bucket.
+func (c *recordCache) treePackPath(id ID) string { return filepath.Join(c.dir, "trees", id.String()) }
+
+// loadCachedTree opens a tree blob from the cached copy of its pack, downloading the pack
+// first when there is none.
+func (r *Repository) loadCachedTree(ctx context.Context, bi BlobInfo) ([]byte, error) {
+	c := r.cache
+	path := c.treePackPath(bi.Pack)
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		_, err, _ = c.packs.Do(bi.Pack.String(), func() (any, error) { return nil, r.cacheTreePack(ctx, bi.Pack) })
+		if err != nil {
+			return nil, err
+		}
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sealed := make([]byte, bi.Length)
+	if _, err := f.ReadAt(sealed, int64(bi.Offset)); err != nil {
+		_ = os.Remove(path)
+		return nil, err
+	}
+	data, err := r.OpenBlob(bi, sealed)
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return data, err
+}
+
+func (r *Repository) cacheTreePack(ctx context.Context, id ID) error {
+	if _, err := os.Stat(r.cache.treePackPath(id)); err == nil {
+		return nil // another caller's download just ended
+	}
+	size, ok := r.idx.packSize(id)
+	if !ok {
+		return fmt.Errorf("pack %s: %w", id.Short(), ErrBlobMissing)
+	}
+	data := make([]byte, size)
+	if err := r.be.ReadAt(ctx, packName(id), 0, data); err != nil {
+		return err
+	}
+	if contentID(data) != id {
+		return fmt.Errorf("pack %s does not match its name", id.Short())
+	}
+	return r.cache.putTreePack(id, data)
+}
+
+// putTreePack stores a copy of a tree pack, best effort.
+func (c *recordCache) putTreePack(id ID, data []byte) error {
+	return writeCopy(c.treePackPath(id), data)
+}
+
+// keepTreePacks removes the copies of tree packs the index no longer has.
+func (r *Repository) keepTreePacks() {
+	dir := filepath.Join(r.cache.dir, "trees")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		id, err := ParseID(e.Name())
+		if _, known := r.idx.packSize(id); err != nil || !known {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }

@@ -110,3 +110,78 @@ func TestTheCacheServesRecordsOnlyWhileTheyAreWhatTheirNamesSay(t *testing.T) {
 		t.Errorf("the removed record's copy stays: %v", err)
 	}
 }
+
+// packReads counts the requests for parts or wholes of packs.
+type packReads struct {
+	storage.Backend
+	n atomic.Int64
+}
+
+func (p *packReads) ReadAt(ctx context.Context, name string, off int64, buf []byte) error {
+	if strings.HasPrefix(name, "data/") {
+		p.n.Add(1)
+	}
+	return p.Backend.ReadAt(ctx, name, off, buf)
+}
+
+// Tree blobs come from a local copy of their pack: none is requested from the storage by
+// the writer's next reader, one request a pack by a reader on another machine, and a copy
+// that was damaged is dropped and the blob read from the storage, unharmed.
+func TestTreeBlobsAreReadFromALocalCopyOfTheirPack(t *testing.T) {
+	ctx := context.Background()
+	fs, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &packReads{Backend: fs}
+	writerCache := t.TempDir()
+	w, err := Init(ctx, be, "pw", WithCache(writerCache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trees []ID
+	for i := range 200 {
+		id, _, err := w.SaveBlob(ctx, TreeBlob, []byte(strings.Repeat("listing ", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		trees = append(trees, id)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(cache string) {
+		t.Helper()
+		r, err := Open(ctx, be, "pw", WithCache(cache))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range trees {
+			data, err := r.LoadBlob(ctx, TreeBlob, id)
+			if err != nil || string(data) != strings.Repeat("listing ", i+1) {
+				t.Fatalf("tree %d: %q, %v", i, data, err)
+			}
+		}
+	}
+	readAll(writerCache)
+	if n := be.n.Load(); n != 0 {
+		t.Fatalf("the writer's cache read %d times from the storage, want 0", n)
+	}
+	elsewhere := t.TempDir()
+	readAll(elsewhere)
+	if n := be.n.Load(); n != 1 {
+		t.Fatalf("another machine read %d times from the storage for one pack, want 1", n)
+	}
+	copies, err := filepath.Glob(filepath.Join(elsewhere, "*", "trees", "*"))
+	if err != nil || len(copies) != 1 {
+		t.Fatalf("copies: %v, %v", copies, err)
+	}
+	if err := os.WriteFile(copies[0], []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	be.n.Store(0)
+	readAll(elsewhere)
+	if n := be.n.Load(); n < 1 {
+		t.Fatal("a damaged copy was believed")
+	}
+}

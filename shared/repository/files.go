@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -338,7 +339,7 @@ func (r *Repository) ReloadIndex(ctx context.Context) error {
 		if len(added) == 0 {
 			return nil
 		}
-		files, errs := r.readIndexFiles(ctx, added)
+		files, errs := r.readIndexFiles(ctx, added, nil)
 		failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 		replaces := slices.ContainsFunc(files, func(f *indexFile) bool { return f != nil && len(f.Supersedes) > 0 })
 		if !failed && !replaces {
@@ -374,9 +375,16 @@ func (r *Repository) listIndex(ctx context.Context) ([]ID, []error, error) {
 	return ids, oversized, nil
 }
 
-// loadIndex reads the index files ids, in parallel, into memory.
+// loadIndex reads the index files ids, in parallel, into a new index whose blobs go to one
+// table as each file is decoded, so that no more than a few decoded files are held at once.
 func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
-	files, errs := r.readIndexFiles(ctx, ids)
+	b := newTableBuilder()
+	files, errs := r.readIndexFiles(ctx, ids, func(f *indexFile) {
+		for i, p := range f.Packs {
+			b.add(p)
+			f.Packs[i].Blobs = nil
+		}
+	})
 	// A damaged index file must not lock the operator out of everything else: its packs
 	// stay unknown, verify reports it, and the rest of the repository keeps working.
 	for _, err := range errs {
@@ -385,6 +393,10 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 		}
 	}
 	r.addIndexFiles(ids, files)
+	r.idx.setTable(b.finish(func(id ID) bool { _, ok := r.idx.packSize(id); return ok }))
+	if r.cache != nil {
+		r.keepTreePacks()
+	}
 	return nil
 }
 
@@ -412,11 +424,13 @@ func (r *Repository) addIndexFiles(ids []ID, files []*indexFile) {
 	}
 }
 
-// readIndexFiles reads and decodes index files in parallel. A file removed meanwhile (by a
-// prune, after it wrote its replacement) comes back nil without an error.
-func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile, []error) {
+// readIndexFiles reads and decodes index files in parallel, and hands each to take, when not
+// nil, one at a time. A file removed meanwhile (by a prune, after it wrote its replacement)
+// comes back nil without an error.
+func (r *Repository) readIndexFiles(ctx context.Context, ids []ID, take func(*indexFile)) ([]*indexFile, []error) {
 	files := make([]*indexFile, len(ids))
 	errs := make([]error, len(ids))
+	var taking sync.Mutex
 	// Each file's failure is its own (reported beside the others), so no error stops the group.
 	var g errgroup.Group
 	g.SetLimit(8)
@@ -436,6 +450,11 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID) ([]*indexFile
 				return nil
 			}
 			files[i], errs[i] = decodeIndexFile(plain)
+			if files[i] != nil && take != nil {
+				taking.Lock()
+				take(files[i])
+				taking.Unlock()
+			}
 			return nil
 		})
 	}

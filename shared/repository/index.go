@@ -22,8 +22,11 @@ type blobLoc struct {
 // here; its owner may add to it) instead of copying it, and holds what the fork adds, and
 // the packs the fork dropped, itself. A plugin running many jobs keeps one index in memory.
 type index struct {
-	mu      sync.RWMutex
-	base    *index // nil for an index of its own
+	mu   sync.RWMutex
+	base *index // nil for an index of its own
+	// table holds the blobs of the index files read at once; blobs what was added since, or
+	// to a layer. The table's blobs count only while their pack is in packs.
+	table   *blobTable
 	blobs   map[ID]blobLoc
 	packs   map[ID]int64 // pack ID -> size in bytes
 	dropped map[ID]bool  // packs of base this layer no longer has
@@ -34,6 +37,13 @@ type index struct {
 
 func newIndex() *index {
 	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}, dropped: map[ID]bool{}, nodes: map[ID]string{}}
+}
+
+// setTable gives an index with no blobs of its own yet its table.
+func (x *index) setTable(t *blobTable) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.table = t
 }
 
 // layer returns an index that starts as x and changes apart from it.
@@ -50,13 +60,23 @@ func (x *index) lookup(id ID) (blobLoc, bool) {
 		return loc, true
 	}
 	if x.base == nil {
-		return blobLoc{}, false
+		return x.fromTable(id)
 	}
 	loc, ok := x.base.lookup(id)
 	if !ok || x.dropped[loc.Pack] {
 		return blobLoc{}, false
 	}
 	return loc, true
+}
+
+// fromTable finds a blob in the table, in a pack the index still has; x.mu is held.
+func (x *index) fromTable(id ID) (loc blobLoc, found bool) {
+	x.table.find(id, func(i int) bool {
+		loc = x.table.loc(i)
+		_, found = x.packs[loc.Pack]
+		return found
+	})
+	return loc, found
 }
 
 func (x *index) packSize(id ID) (int64, bool) {
@@ -105,6 +125,19 @@ func (x *index) eachBlob(fn func(ID, blobLoc, string)) {
 	defer x.mu.RUnlock()
 	for id, loc := range x.blobs {
 		fn(id, loc, x.nodes[loc.Pack])
+	}
+	// A blob stored twice has adjacent records: the first in a pack the index has counts.
+	var last ID
+	for i := range x.table.len() {
+		id := ID(x.table.id(i))
+		if _, shadowed := x.blobs[id]; shadowed || i > 0 && id == last {
+			continue
+		}
+		loc := x.table.loc(i)
+		if _, ok := x.packs[loc.Pack]; ok {
+			fn(id, loc, x.nodes[loc.Pack])
+			last = id
+		}
 	}
 	if x.base != nil {
 		x.base.eachBlob(func(id ID, loc blobLoc, node string) {

@@ -447,6 +447,9 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 		defer r.uploads.Done()
 		defer func() { <-r.slots }()
 		err := r.be.Put(ctx, packName(id), data)
+		if err == nil && r.cache != nil && entries[0].Type == TreeBlob {
+			_ = r.cache.putTreePack(id, data)
+		}
 		r.packBufs.Put(bufp)
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -563,6 +566,11 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 	bi, ok := r.LookupBlob(id)
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobMissing)
+	}
+	if t == TreeBlob && r.cache != nil {
+		if data, err := r.loadCachedTree(ctx, bi); err == nil {
+			return data, nil
+		}
 	}
 	sealed := make([]byte, bi.Length)
 	if err := r.be.ReadAt(ctx, packName(bi.Pack), int64(bi.Offset), sealed); err != nil {

@@ -1,0 +1,139 @@
+package repository
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sort"
+)
+
+// blobTable is the bulk of the index: every blob the index files listed when they were
+// read, as fixed-size records sorted by ID in one byte slice, with each pack named by its
+// number in a short list. A Go map of the same blobs costs about four times as much per blob
+// and gives the garbage collector millions of pointers to scan; the table gives it none.
+// A table never changes once built; what is added later goes to the index's map.
+type blobTable struct {
+	recs  []byte      // records, sorted by blob ID
+	first [257]uint32 // first[b]: the first record whose ID starts with byte b
+	packs []tablePack // by pack number
+}
+
+type tablePack struct {
+	id      ID
+	control bool
+	node    string
+}
+
+// A record: the blob's ID, its pack's number (the top bit set for tree blobs), then its
+// offset, sealed length and raw length.
+const (
+	recordSize = len(ID{}) + 4*4
+	treeBit    = 1 << 31
+)
+
+func (t *blobTable) len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.recs) / recordSize
+}
+
+func (t *blobTable) id(i int) []byte { return t.recs[i*recordSize : i*recordSize+len(ID{})] }
+
+// loc decodes record i.
+func (t *blobTable) loc(i int) blobLoc {
+	r := t.recs[i*recordSize+len(ID{}) : (i+1)*recordSize]
+	num := binary.LittleEndian.Uint32(r)
+	p := t.packs[num&^treeBit]
+	typ := DataBlob
+	if num&treeBit != 0 {
+		typ = TreeBlob
+	}
+	return blobLoc{
+		Pack: p.id, Type: typ, Control: p.control, Node: p.node != "",
+		Offset:    binary.LittleEndian.Uint32(r[4:]),
+		Length:    binary.LittleEndian.Uint32(r[8:]),
+		RawLength: binary.LittleEndian.Uint32(r[12:]),
+	}
+}
+
+// find calls fn with each record of a blob (a blob stored twice has two) until fn returns true.
+func (t *blobTable) find(id ID, fn func(i int) bool) {
+	if t == nil {
+		return
+	}
+	lo, hi := int(t.first[id[0]]), int(t.first[int(id[0])+1])
+	i := lo + sort.Search(hi-lo, func(k int) bool { return bytes.Compare(t.id(lo+k), id[:]) >= 0 })
+	for ; i < hi && bytes.Equal(t.id(i), id[:]); i++ {
+		if fn(i) {
+			return
+		}
+	}
+}
+
+// tableBuilder gathers the blobs of index files into a table.
+type tableBuilder struct {
+	recs  []byte
+	packs []tablePack
+	nums  map[ID]uint32
+}
+
+func newTableBuilder() *tableBuilder { return &tableBuilder{nums: map[ID]uint32{}} }
+
+func (b *tableBuilder) add(p indexPack) {
+	num, ok := b.nums[p.ID]
+	if !ok {
+		num = uint32(len(b.packs))
+		b.nums[p.ID] = num
+		b.packs = append(b.packs, tablePack{id: p.ID, control: p.Control, node: p.Node})
+	}
+	var rec [recordSize]byte
+	for _, bl := range p.Blobs {
+		copy(rec[:], bl.ID[:])
+		n := num
+		if bl.Type == TreeBlob {
+			n |= treeBit
+		}
+		binary.LittleEndian.PutUint32(rec[32:], n)
+		binary.LittleEndian.PutUint32(rec[36:], bl.Offset)
+		binary.LittleEndian.PutUint32(rec[40:], bl.Length)
+		binary.LittleEndian.PutUint32(rec[44:], bl.RawLength)
+		b.recs = append(b.recs, rec[:]...)
+	}
+}
+
+// finish sorts what was added into a table, leaving out the records of packs live does not
+// name (those only files that were replaced listed).
+func (b *tableBuilder) finish(live func(ID) bool) *blobTable {
+	n := 0
+	for i := 0; i < len(b.recs); i += recordSize {
+		num := binary.LittleEndian.Uint32(b.recs[i+32:]) &^ treeBit
+		if live(b.packs[num].id) {
+			n += copy(b.recs[n:], b.recs[i:i+recordSize])
+		}
+	}
+	t := &blobTable{recs: b.recs[:n:n], packs: b.packs}
+	b.recs, b.packs = nil, nil
+	sort.Sort(byID{t.recs})
+	for i := 0; i < len(t.recs); i += recordSize {
+		t.first[int(t.recs[i])+1]++
+	}
+	for i := 1; i <= 256; i++ {
+		t.first[i] += t.first[i-1]
+	}
+	return t
+}
+
+// byID sorts records in place.
+type byID struct{ recs []byte }
+
+func (s byID) Len() int { return len(s.recs) / recordSize }
+func (s byID) Less(i, j int) bool {
+	return bytes.Compare(s.recs[i*recordSize:i*recordSize+32], s.recs[j*recordSize:j*recordSize+32]) < 0
+}
+func (s byID) Swap(i, j int) {
+	var tmp [recordSize]byte
+	a, b := s.recs[i*recordSize:(i+1)*recordSize], s.recs[j*recordSize:(j+1)*recordSize]
+	copy(tmp[:], a)
+	copy(a, b)
+	copy(b, tmp[:])
+}
