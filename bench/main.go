@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +27,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
+
+const defaultWork = "/var/tmp/swarmbackup-bench"
 
 // env is what every part of the benchmark needs: where MinIO is, its keys, the peers' binaries.
 type env struct {
@@ -36,6 +40,26 @@ type env struct {
 
 func (e *env) client() (*minio.Client, error) {
 	return minio.New(e.endpoint, &minio.Options{Creds: credentials.NewStaticV4(e.access, e.secret, "")})
+}
+
+// localOnly runs the parts that need no MinIO: the index's memory.
+func localOnly(ctx context.Context, args []string) (bool, error) {
+	work := os.Getenv("BENCH_WORK")
+	if work == "" {
+		work = defaultWork
+	}
+	switch {
+	case len(args) > 0 && args[0] == "index":
+		return true, indexMemory(ctx, work, args[1:])
+	case len(args) == 5 && args[0] == "index-open":
+		blobs, err1 := strconv.Atoi(args[3])
+		forks, err2 := strconv.Atoi(args[4])
+		if err := errors.Join(err1, err2); err != nil {
+			return true, err
+		}
+		return true, indexOpen(ctx, args[1], args[2], blobs, forks)
+	}
+	return false, nil
 }
 
 func loadEnv() (*env, error) {
@@ -66,13 +90,20 @@ func loadEnv() (*env, error) {
 		}
 	}
 	if e.work == "" {
-		e.work = "/var/tmp/swarmbackup-bench"
+		e.work = defaultWork
 	}
 	return e, nil
 }
 
 func main() {
 	ctx := context.Background()
+	if done, err := localOnly(ctx, os.Args[1:]); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	e, err := loadEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -378,7 +378,11 @@ func (r *Repository) listIndex(ctx context.Context) ([]ID, []error, error) {
 // loadIndex reads the index files ids, in parallel, into a new index whose blobs go to one
 // table as each file is decoded, so that no more than a few decoded files are held at once.
 func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
-	b := newTableBuilder()
+	dir := ""
+	if r.cache != nil {
+		dir = r.cache.dir
+	}
+	b := newTableBuilder(dir)
 	files, errs := r.readIndexFiles(ctx, ids, func(f *indexFile) {
 		for i, p := range f.Packs {
 			b.add(p)
@@ -393,7 +397,11 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 		}
 	}
 	r.addIndexFiles(ids, files)
-	r.idx.setTable(b.finish(func(id ID) bool { _, ok := r.idx.packSize(id); return ok }))
+	table, err := b.finish(func(id ID) bool { _, ok := r.idx.packSize(id); return ok })
+	if err != nil {
+		return err
+	}
+	r.idx.setTable(table)
 	if r.cache != nil {
 		r.keepTreePacks()
 	}
@@ -432,8 +440,10 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID, take func(*in
 	errs := make([]error, len(ids))
 	var taking sync.Mutex
 	// Each file's failure is its own (reported beside the others), so no error stops the group.
+	// Four at a time: enough to hide the storage's latency, few enough that the files being
+	// decoded (about 20 MB each at their largest) stay a small part of a plugin's memory.
 	var g errgroup.Group
-	g.SetLimit(8)
+	g.SetLimit(4)
 	for i, id := range ids {
 		g.Go(func() error {
 			stored, err := r.getFile(ctx, IndexFile, id)
@@ -480,25 +490,40 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 		}
 	})
 	r.mu.Lock()
-	f := indexFile{Supersedes: append([]ID(nil), r.indexFiles...)}
+	supersedes := append([]ID(nil), r.indexFiles...)
 	r.mu.Unlock()
+	var packs []indexPack
 	for pack, blobs := range byPack {
 		size, _ := r.idx.packSize(pack)
-		f.Packs = append(f.Packs, indexPack{ID: pack, Size: size, Blobs: blobs, Control: sealed[pack].Control, Node: sealed[pack].Node})
+		packs = append(packs, indexPack{ID: pack, Size: size, Blobs: blobs, Control: sealed[pack].Control, Node: sealed[pack].Node})
 	}
 
-	newID, err := r.SaveFile(ctx, IndexFile, f)
-	if err != nil {
-		return fmt.Errorf("write the new index: %w", err)
+	// Only the last file names the ones it replaces: until it is stored, the new files and
+	// the old ones are all read, and list the same blobs where they overlap.
+	var written []ID
+	parts := splitIndex(packs)
+	if len(parts) == 0 {
+		parts = [][]indexPack{nil}
 	}
-	for _, old := range f.Supersedes {
+	for i, part := range parts {
+		f := indexFile{Packs: part}
+		if i == len(parts)-1 {
+			f.Supersedes = supersedes
+		}
+		newID, err := r.SaveFile(ctx, IndexFile, f)
+		if err != nil {
+			return fmt.Errorf("write the new index: %w", err)
+		}
+		written = append(written, newID)
+	}
+	for _, old := range supersedes {
 		if err := r.DeleteFile(ctx, IndexFile, old); err != nil {
 			return fmt.Errorf("remove replaced index %s: %w", old.Short(), err)
 		}
 	}
 	r.mu.Lock()
-	r.indexFiles = []ID{newID}
-	for _, old := range f.Supersedes {
+	r.indexFiles = written
+	for _, old := range supersedes {
 		r.supersededIndex[old] = true
 	}
 	r.mu.Unlock()

@@ -514,15 +514,40 @@ func (r *Repository) Flush(ctx context.Context) error {
 	if err != nil || len(written) == 0 {
 		return err
 	}
-	id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: written})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.written = append(written, r.written...) // for the next Flush to try again
-		return fmt.Errorf("store index: %w", err)
+	for _, part := range splitIndex(written) {
+		id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: part})
+		r.mu.Lock()
+		if err != nil {
+			r.written = append(written, r.written...) // for the next Flush to try again
+			r.mu.Unlock()
+			return fmt.Errorf("store index: %w", err)
+		}
+		r.indexFiles = append(r.indexFiles, id)
+		written = written[len(part):]
+		r.mu.Unlock()
 	}
-	r.indexFiles = append(r.indexFiles, id)
 	return nil
+}
+
+// indexFileBlobs bounds the blobs an index file lists (about 11 MB of JSON), so that reading
+// one stays small however large a backup or a repository is.
+var indexFileBlobs = 100_000
+
+// splitIndex cuts packs, in order, into runs of at most indexFileBlobs blobs (or one pack).
+func splitIndex(packs []indexPack) [][]indexPack {
+	var parts [][]indexPack
+	start, blobs := 0, 0
+	for i, p := range packs {
+		if i > start && blobs+len(p.Blobs) > indexFileBlobs {
+			parts = append(parts, packs[start:i])
+			start, blobs = i, 0
+		}
+		blobs += len(p.Blobs)
+	}
+	if start < len(packs) {
+		parts = append(parts, packs[start:])
+	}
+	return parts
 }
 
 // BlobInfo says where a blob is stored.

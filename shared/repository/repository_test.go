@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/swarmbackup/swarmbackup/shared/storage"
@@ -403,4 +404,96 @@ func TestAnIndexFileLeftByAKilledPruneStaysReplaced(t *testing.T) {
 			t.Fatalf("reload %d: the reader believes in a blob whose pack the prune dropped", round+1)
 		}
 	}
+}
+
+// failingIndexPuts stores at most n more index files, then fails, as a prune killed midway.
+type failingIndexPuts struct {
+	storage.Backend
+	n atomic.Int64
+}
+
+func (b *failingIndexPuts) Put(ctx context.Context, name string, data []byte) error {
+	if strings.HasPrefix(name, "index/") && b.n.Add(-1) < 0 {
+		return errors.New("killed")
+	}
+	return b.Backend.Put(ctx, name, data)
+}
+
+// However many blobs a backup or a prune writes, no index file lists more than a bound, so
+// that no file grows past what a reader takes; a rewrite of the index stopped between its
+// files loses no blob and brings back none it dropped once it is done.
+func TestIndexFilesStaySmallAndARewriteStoppedBetweenThemLosesNothing(t *testing.T) {
+	defer func(n int) { indexFileBlobs = n }(indexFileBlobs)
+	indexFileBlobs = 30
+	ctx := context.Background()
+	be := &failingIndexPuts{Backend: newBackend(t)}
+	be.n.Store(1 << 30)
+	w, err := Init(ctx, be, "pw")
+	must(t, err)
+	var ids []ID
+	for i := range 100 {
+		id, _, err := w.SaveBlob(ctx, DataBlob, randomBytes(400_000+i))
+		must(t, err)
+		ids = append(ids, id)
+	}
+	must(t, w.Flush(ctx))
+	largest := 0
+	must(t, w.ListFiles(ctx, IndexFile, func(id ID) error {
+		stored, err := be.Get(ctx, fileName(IndexFile, id), 1<<30)
+		must(t, err)
+		plain, _, err := w.openFile(IndexFile, stored)
+		must(t, err)
+		f, err := decodeIndexFile(plain)
+		must(t, err)
+		n := 0
+		for _, p := range f.Packs {
+			n += len(p.Blobs)
+		}
+		largest = max(largest, n)
+		return nil
+	}))
+	if largest == 0 || largest > 30+perPackAtMost(w) {
+		t.Fatalf("an index file lists %d blobs", largest)
+	}
+	allThere := func(r *Repository) {
+		t.Helper()
+		for i, id := range ids {
+			if !r.HasBlob(id) {
+				t.Fatalf("blob %d is not in the index", i)
+			}
+		}
+	}
+	r, err := Open(ctx, be, "pw")
+	must(t, err)
+	allThere(r)
+
+	be.n.Store(2) // two of the new files are stored, then the prune dies
+	if err := r.RewriteIndex(ctx, nil); err == nil {
+		t.Fatal("the rewrite did not fail")
+	}
+	r, err = Open(ctx, be, "pw")
+	must(t, err)
+	allThere(r)
+	be.n.Store(1 << 30)
+	loc, _ := r.idx.lookup(ids[0])
+	must(t, r.RewriteIndex(ctx, []ID{loc.Pack}))
+	r, err = Open(ctx, be, "pw")
+	must(t, err)
+	if r.HasBlob(ids[0]) {
+		t.Error("a blob of a dropped pack came back")
+	}
+	if n := len(r.indexFiles); n < 2 {
+		t.Errorf("the rewritten index is %d file(s)", n)
+	}
+}
+
+// perPackAtMost is how many blobs the largest pack of r holds: a file takes a pack whole.
+func perPackAtMost(r *Repository) int {
+	count := map[ID]int{}
+	r.idx.eachBlob(func(_ ID, loc blobLoc, _ string) { count[loc.Pack]++ })
+	most := 0
+	for _, n := range count {
+		most = max(most, n)
+	}
+	return most
 }

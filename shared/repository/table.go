@@ -70,14 +70,22 @@ func (t *blobTable) find(id ID, fn func(i int) bool) {
 	}
 }
 
-// tableBuilder gathers the blobs of index files into a table.
+// tableBuilder gathers the blobs of index files into a table. Given a directory, a builder
+// whose records outgrow spillAt moves them to a file there, so that a large table lives in
+// the page cache, which the kernel reclaims under a memory limit, instead of the heap.
 type tableBuilder struct {
 	recs  []byte
 	packs []tablePack
 	nums  map[ID]uint32
+	dir   string
+	spill *spillFile
+	err   error // the first failure to spill, reported by finish
 }
 
-func newTableBuilder() *tableBuilder { return &tableBuilder{nums: map[ID]uint32{}} }
+// spillAt is the size of records beyond which a table goes to a file: about 700,000 blobs.
+var spillAt = 32 << 20
+
+func newTableBuilder(dir string) *tableBuilder { return &tableBuilder{nums: map[ID]uint32{}, dir: dir} }
 
 func (b *tableBuilder) add(p indexPack) {
 	num, ok := b.nums[p.ID]
@@ -99,11 +107,55 @@ func (b *tableBuilder) add(p indexPack) {
 		binary.LittleEndian.PutUint32(rec[44:], bl.RawLength)
 		b.recs = append(b.recs, rec[:]...)
 	}
+	if len(b.recs) >= spillAt && b.dir != "" && b.err == nil {
+		b.moveToFile()
+	}
+}
+
+// moveToFile appends the records held so far to the spill file, made on first use.
+func (b *tableBuilder) moveToFile() {
+	if b.spill == nil {
+		if b.spill, b.err = newSpillFile(b.dir); b.err != nil {
+			return
+		}
+	}
+	if b.err = b.spill.write(b.recs); b.err == nil {
+		b.recs = b.recs[:0]
+		return
+	}
+	// The directory cannot take the table (a full disk): keep it on the heap instead.
+	b.dir = ""
+	spilled, err := b.spill.readBack()
+	b.spill = nil
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.recs = append(spilled, b.recs...)
+	b.err = nil
 }
 
 // finish sorts what was added into a table, leaving out the records of packs live does not
 // name (those only files that were replaced listed).
-func (b *tableBuilder) finish(live func(ID) bool) *blobTable {
+func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
+	var mapped []byte
+	if b.spill != nil {
+		b.moveToFile()
+	}
+	if b.spill != nil {
+		var err error
+		if mapped, err = b.spill.mapAll(); err != nil {
+			if b.recs, err = b.spill.readBack(); err != nil {
+				return nil, err
+			}
+		}
+		if mapped != nil {
+			b.recs = mapped
+		}
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
 	n := 0
 	for i := 0; i < len(b.recs); i += recordSize {
 		num := binary.LittleEndian.Uint32(b.recs[i+32:]) &^ treeBit
@@ -120,7 +172,10 @@ func (b *tableBuilder) finish(live func(ID) bool) *blobTable {
 	for i := 1; i <= 256; i++ {
 		t.first[i] += t.first[i-1]
 	}
-	return t
+	if mapped != nil {
+		unmapWhenGone(t, mapped)
+	}
+	return t, nil
 }
 
 // byID sorts records in place.
