@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,10 +70,18 @@ func backup(t *testing.T, r *repository.Repository, dir string, parent *snapshot
 	return sn
 }
 
+// In batches of one file too: a hardlink to a file of an earlier batch, a directory's time
+// set after the last of its files.
 func TestRestoreReproducesContentAndMetadata(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("owners, device nodes and times need root")
 	}
+	for _, batch := range []int{0, 1} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) { testRestore(t, batch) })
+	}
+}
+
+func testRestore(t *testing.T, batch int) {
 	src := t.TempDir()
 	big := randomBytes(3<<20 + 12345)
 	write(t, filepath.Join(src, "big.bin"), big)
@@ -101,7 +110,7 @@ func TestRestoreReproducesContentAndMetadata(t *testing.T) {
 	r := openRepo(t)
 	sn := backup(t, r, src, nil)
 	dst := filepath.Join(t.TempDir(), "restored")
-	stats, err := restorer.Restore(context.Background(), r, sn.Tree, dst, restorer.Options{})
+	stats, err := restorer.Restore(context.Background(), r, sn.Tree, dst, restorer.Options{BatchFiles: batch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -401,7 +401,7 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 	if err != nil {
 		return err
 	}
-	r.idx.setTable(table)
+	r.idx.setTable(table, dir)
 	if r.cache != nil {
 		r.keepTreePacks()
 	}

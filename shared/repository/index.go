@@ -24,10 +24,12 @@ type blobLoc struct {
 type index struct {
 	mu   sync.RWMutex
 	base *index // nil for an index of its own
-	// table holds the blobs of the index files read at once; blobs what was added since, or
-	// to a layer. The table's blobs count only while their pack is in packs.
-	table   *blobTable
+	// tables hold the blobs of the index files read at once, and what was added since, once
+	// there was enough of it to sort into a table (the newest last); blobs holds the rest.
+	// A table's blobs count only while their pack is in packs.
+	tables  []*blobTable
 	blobs   map[ID]blobLoc
+	dir     string // where a large table may spill to a file, or ""
 	packs   map[ID]int64 // pack ID -> size in bytes
 	dropped map[ID]bool  // packs of base this layer no longer has
 	// nodes names the node of each pack sealed in a node's compartment: a few packs, kept
@@ -39,17 +41,18 @@ func newIndex() *index {
 	return &index{blobs: map[ID]blobLoc{}, packs: map[ID]int64{}, dropped: map[ID]bool{}, nodes: map[ID]string{}}
 }
 
-// setTable gives an index with no blobs of its own yet its table.
-func (x *index) setTable(t *blobTable) {
+// setTable gives an index with no blobs of its own yet its table, and the directory its
+// later tables may spill to.
+func (x *index) setTable(t *blobTable, dir string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.table = t
+	x.tables, x.dir = []*blobTable{t}, dir
 }
 
 // layer returns an index that starts as x and changes apart from it.
 func (x *index) layer() *index {
 	l := newIndex()
-	l.base = x
+	l.base, l.dir = x, x.dir
 	return l
 }
 
@@ -59,8 +62,8 @@ func (x *index) lookup(id ID) (blobLoc, bool) {
 	if loc, ok := x.blobs[id]; ok {
 		return loc, true
 	}
-	if x.base == nil {
-		return x.fromTable(id)
+	if loc, ok := x.fromTables(id, 0); ok || x.base == nil {
+		return loc, ok
 	}
 	loc, ok := x.base.lookup(id)
 	if !ok || x.dropped[loc.Pack] {
@@ -69,13 +72,17 @@ func (x *index) lookup(id ID) (blobLoc, bool) {
 	return loc, true
 }
 
-// fromTable finds a blob in the table, in a pack the index still has; x.mu is held.
-func (x *index) fromTable(id ID) (loc blobLoc, found bool) {
-	x.table.find(id, func(i int) bool {
-		loc = x.table.loc(i)
-		_, found = x.packs[loc.Pack]
-		return found
-	})
+// fromTables finds a blob in the tables from the one numbered from, the newest first, in a
+// pack the index still has; x.mu is held.
+func (x *index) fromTables(id ID, from int) (loc blobLoc, found bool) {
+	for k := len(x.tables) - 1; k >= from && !found; k-- {
+		t := x.tables[k]
+		t.find(id, func(i int) bool {
+			loc = t.loc(i)
+			_, found = x.packs[loc.Pack]
+			return found
+		})
+	}
 	return loc, found
 }
 
@@ -115,6 +122,35 @@ func (x *index) addPack(p indexPack) {
 	for _, b := range p.Blobs {
 		x.blobs[b.ID] = blobLoc{Pack: p.ID, Type: b.Type, Offset: b.Offset, Length: b.Length, RawLength: b.RawLength, Control: p.Control, Node: p.Node != ""}
 	}
+	if len(x.blobs) >= compactAt {
+		x.compact()
+	}
+}
+
+// compactAt is how many blobs the map holds before they are sorted into a table: a backup
+// of millions of files adds as many blobs, which a map would hold at four times the cost.
+var compactAt = 1 << 16
+
+// compact moves the map's blobs into a new table, merged with the newest tables while the
+// new one is at least as large, so that there are few tables (a handful per doubling) and
+// each blob is merged a few times only; x.mu is held. A table that fails to build leaves the blobs where they
+// were.
+func (x *index) compact() {
+	tables := x.tables
+	b := newTableBuilder(x.dir)
+	for id, loc := range x.blobs {
+		b.addLoc(id, loc, x.nodes[loc.Pack])
+	}
+	for len(tables) > 0 && tables[len(tables)-1].len() <= b.len() {
+		b.addTable(tables[len(tables)-1])
+		tables = tables[:len(tables)-1]
+	}
+	t, err := b.finish(func(id ID) bool { _, ok := x.packs[id]; return ok })
+	if err != nil {
+		return
+	}
+	x.tables = append(tables, t)
+	x.blobs = map[ID]blobLoc{}
 }
 
 // eachBlob calls fn for every blob the index knows, once each, with the node in whose
@@ -126,17 +162,23 @@ func (x *index) eachBlob(fn func(ID, blobLoc, string)) {
 	for id, loc := range x.blobs {
 		fn(id, loc, x.nodes[loc.Pack])
 	}
-	// A blob stored twice has adjacent records: the first in a pack the index has counts.
-	var last ID
-	for i := range x.table.len() {
-		id := ID(x.table.id(i))
-		if _, shadowed := x.blobs[id]; shadowed || i > 0 && id == last {
-			continue
-		}
-		loc := x.table.loc(i)
-		if _, ok := x.packs[loc.Pack]; ok {
-			fn(id, loc, x.nodes[loc.Pack])
+	// A blob stored twice has adjacent records in a table, or records in two tables: the
+	// one lookup finds counts.
+	for k, t := range x.tables {
+		var last ID
+		for i := range t.len() {
+			id := ID(t.id(i))
+			if _, shadowed := x.blobs[id]; shadowed || i > 0 && id == last {
+				continue
+			}
+			loc := t.loc(i)
+			if _, ok := x.packs[loc.Pack]; !ok {
+				continue
+			}
 			last = id
+			if _, newer := x.fromTables(id, k+1); !newer {
+				fn(id, loc, x.nodes[loc.Pack])
+			}
 		}
 	}
 	if x.base != nil {

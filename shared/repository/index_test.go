@@ -143,7 +143,7 @@ func loadPacksIn(dir string, packs ...indexPack) (*index, error) {
 		x.addPack(p)
 	}
 	t, err := b.finish(func(id ID) bool { _, ok := x.packSize(id); return ok })
-	x.setTable(t)
+	x.setTable(t, dir)
 	return x, err
 }
 
@@ -173,8 +173,8 @@ func testIndexTable(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir != "" && x.table.len() != 601 {
-		t.Fatalf("the table holds %d records", x.table.len())
+	if dir != "" && x.tables[0].len() != 601 {
+		t.Fatalf("the table holds %d records", x.tables[0].len())
 	}
 	for _, p := range []indexPack{a, b} {
 		for i, bl := range p.Blobs {
@@ -259,4 +259,50 @@ func TestListingBlobsBesideAWriterDoesNotDeadlock(t *testing.T) {
 	}
 	close(stop)
 	<-writer
+}
+
+// Blobs added after the index was read are sorted into tables of their own once there are
+// enough of them, in a layer as in a handle's own index: every blob stays findable at its
+// place, each is listed once (one stored twice, in packs of two tables, too), and dropping a
+// pack hides its blobs whichever table holds them.
+func TestBlobsAddedLaterAreSortedIntoTables(t *testing.T) {
+	defer func(n int) { compactAt = n }(compactAt)
+	compactAt = 64
+	for _, x := range []*index{loadPacks(syntheticPack(100)), loadPacks(syntheticPack(100)).layer()} {
+		var packs []indexPack
+		for range 20 {
+			p := syntheticPack(30)
+			packs = append(packs, p)
+			x.addPack(p)
+		}
+		again := packs[0].Blobs[3] // stored again, in a later pack
+		again.Offset = 2048
+		later := syntheticPack(10)
+		later.Blobs[9] = again
+		x.addPack(later)
+		packs = append(packs, later)
+		if len(x.tables) < 2 || len(x.tables) > 6 {
+			t.Fatalf("%d tables after 21 packs", len(x.tables))
+		}
+		for _, p := range packs {
+			for _, bl := range p.Blobs {
+				loc, ok := x.lookup(bl.ID)
+				if !ok || bl.ID != again.ID && (loc.Pack != p.ID || loc.Offset != bl.Offset) {
+					t.Fatalf("blob of pack %s: %+v, %v", p.ID.Short(), loc, ok)
+				}
+			}
+		}
+		n := 0
+		x.eachBlob(func(ID, blobLoc, string) { n++ })
+		if want := 100 + 20*30 + 9; n != want { // the layer's base has 100
+			t.Errorf("listed %d blobs, want %d", n, want)
+		}
+		x.drop(map[ID]bool{packs[0].ID: true, packs[5].ID: true})
+		if _, ok := x.lookup(packs[5].Blobs[0].ID); ok {
+			t.Error("a blob of a dropped pack was found")
+		}
+		if loc, ok := x.lookup(again.ID); !ok || loc.Pack != later.ID {
+			t.Errorf("the blob stored again, its first pack dropped: %+v, %v", loc, ok)
+		}
+	}
 }

@@ -70,15 +70,17 @@ type Repository struct {
 	enc     *zstd.Encoder
 	dec     *zstd.Decoder
 
-	mu        sync.Mutex
-	inflight  map[ID]struct{} // blobs in a packer or an upload, not yet indexed
-	written   []indexPack     // packs stored since the last Flush
-	pools     map[BlobType]chan *packer
-	uploads   sync.WaitGroup
-	slots     chan struct{}
-	uploadErr error
-	packBufs  sync.Pool // *[]byte of packBufSize capacity
-	scratch   sync.Pool // *[]byte for compression
+	mu       sync.Mutex
+	inflight map[ID]struct{} // blobs in a packer or an upload, not yet indexed
+	written  []indexPack     // packs stored since the last Flush
+	// writtenBlobs counts the blobs of written.
+	writtenBlobs int
+	pools        map[BlobType]chan *packer
+	uploads      sync.WaitGroup
+	slots        chan struct{}
+	uploadErr    error
+	packBufs     sync.Pool // *[]byte of packBufSize capacity
+	scratch      sync.Pool // *[]byte for compression
 
 	warnings      []error // see Warnings
 	indexProblems []error
@@ -398,7 +400,8 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 			pool <- r.newPacker()
 			return id, false, err
 		}
-		p = r.newPacker()
+		pool <- r.newPacker()
+		return id, true, r.storeIndexEarly(ctx)
 	}
 	pool <- p
 	return id, true, nil
@@ -463,6 +466,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 		ip.Control, ip.Node = control, node
 		r.idx.addPack(ip)
 		r.written = append(r.written, ip)
+		r.writtenBlobs += len(entries)
 		for _, e := range entries {
 			delete(r.inflight, e.ID)
 		}
@@ -509,21 +513,44 @@ func (r *Repository) Flush(ctx context.Context) error {
 	r.uploads.Wait()
 	r.mu.Lock()
 	err, written := r.uploadErr, r.written
-	r.written = nil
+	r.written, r.writtenBlobs = nil, 0
 	r.mu.Unlock()
-	if err != nil || len(written) == 0 {
+	if err != nil {
 		return err
 	}
-	for _, part := range splitIndex(written) {
+	return r.storeIndex(ctx, written)
+}
+
+// storeIndexEarly stores index files for the packs uploaded so far once they list enough
+// blobs: a backup of millions of files would otherwise hold them all until its Flush.
+func (r *Repository) storeIndexEarly(ctx context.Context) error {
+	r.mu.Lock()
+	if r.writtenBlobs < indexFileBlobs {
+		r.mu.Unlock()
+		return nil
+	}
+	written := r.written
+	r.written, r.writtenBlobs = nil, 0
+	r.mu.Unlock()
+	return r.storeIndex(ctx, written)
+}
+
+// storeIndex stores index files listing packs; what could not be stored is kept for the
+// next Flush to try again.
+func (r *Repository) storeIndex(ctx context.Context, packs []indexPack) error {
+	for _, part := range splitIndex(packs) {
 		id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: part})
 		r.mu.Lock()
 		if err != nil {
-			r.written = append(written, r.written...) // for the next Flush to try again
+			r.written = append(packs, r.written...)
+			for _, p := range packs {
+				r.writtenBlobs += len(p.Blobs)
+			}
 			r.mu.Unlock()
 			return fmt.Errorf("store index: %w", err)
 		}
 		r.indexFiles = append(r.indexFiles, id)
-		written = written[len(part):]
+		packs = packs[len(part):]
 		r.mu.Unlock()
 	}
 	return nil

@@ -78,8 +78,9 @@ type tableBuilder struct {
 	packs []tablePack
 	nums  map[ID]uint32
 	dir   string
-	spill *spillFile
-	err   error // the first failure to spill, reported by finish
+	spill   *spillFile
+	spilled int   // bytes of records in the spill file
+	err     error // the first failure to spill, reported by finish
 }
 
 // spillAt is the size of records beyond which a table goes to a file: about 700,000 blobs.
@@ -88,25 +89,56 @@ var spillAt = 32 << 20
 func newTableBuilder(dir string) *tableBuilder { return &tableBuilder{nums: map[ID]uint32{}, dir: dir} }
 
 func (b *tableBuilder) add(p indexPack) {
-	num, ok := b.nums[p.ID]
+	num := b.packNum(p.ID, p.Control, p.Node)
+	for _, bl := range p.Blobs {
+		b.put(bl.ID, num, bl.Type, bl.Offset, bl.Length, bl.RawLength)
+	}
+}
+
+// addLoc adds one blob the index holds in its map.
+func (b *tableBuilder) addLoc(id ID, loc blobLoc, node string) {
+	b.put(id, b.packNum(loc.Pack, loc.Control, node), loc.Type, loc.Offset, loc.Length, loc.RawLength)
+}
+
+// addTable adds every record of a table.
+func (b *tableBuilder) addTable(t *blobTable) {
+	for i := range t.len() {
+		rec := t.recs[i*recordSize : (i+1)*recordSize]
+		num := binary.LittleEndian.Uint32(rec[32:])
+		p := t.packs[num&^treeBit]
+		typ := DataBlob
+		if num&treeBit != 0 {
+			typ = TreeBlob
+		}
+		b.put(ID(rec[:32]), b.packNum(p.id, p.control, p.node), typ,
+			binary.LittleEndian.Uint32(rec[36:]), binary.LittleEndian.Uint32(rec[40:]), binary.LittleEndian.Uint32(rec[44:]))
+	}
+}
+
+// len is the number of records added so far.
+func (b *tableBuilder) len() int { return (b.spilled + len(b.recs)) / recordSize }
+
+func (b *tableBuilder) packNum(id ID, control bool, node string) uint32 {
+	num, ok := b.nums[id]
 	if !ok {
 		num = uint32(len(b.packs))
-		b.nums[p.ID] = num
-		b.packs = append(b.packs, tablePack{id: p.ID, control: p.Control, node: p.Node})
+		b.nums[id] = num
+		b.packs = append(b.packs, tablePack{id: id, control: control, node: node})
 	}
+	return num
+}
+
+func (b *tableBuilder) put(id ID, num uint32, typ BlobType, offset, length, raw uint32) {
 	var rec [recordSize]byte
-	for _, bl := range p.Blobs {
-		copy(rec[:], bl.ID[:])
-		n := num
-		if bl.Type == TreeBlob {
-			n |= treeBit
-		}
-		binary.LittleEndian.PutUint32(rec[32:], n)
-		binary.LittleEndian.PutUint32(rec[36:], bl.Offset)
-		binary.LittleEndian.PutUint32(rec[40:], bl.Length)
-		binary.LittleEndian.PutUint32(rec[44:], bl.RawLength)
-		b.recs = append(b.recs, rec[:]...)
+	copy(rec[:], id[:])
+	if typ == TreeBlob {
+		num |= treeBit
 	}
+	binary.LittleEndian.PutUint32(rec[32:], num)
+	binary.LittleEndian.PutUint32(rec[36:], offset)
+	binary.LittleEndian.PutUint32(rec[40:], length)
+	binary.LittleEndian.PutUint32(rec[44:], raw)
+	b.recs = append(b.recs, rec[:]...)
 	if len(b.recs) >= spillAt && b.dir != "" && b.err == nil {
 		b.moveToFile()
 	}
@@ -120,19 +152,20 @@ func (b *tableBuilder) moveToFile() {
 		}
 	}
 	if b.err = b.spill.write(b.recs); b.err == nil {
+		b.spilled += len(b.recs)
 		b.recs = b.recs[:0]
 		return
 	}
 	// The directory cannot take the table (a full disk): keep it on the heap instead.
 	b.dir = ""
-	spilled, err := b.spill.readBack()
+	spilled, err := b.spill.readBack(b.spilled)
 	b.spill = nil
 	if err != nil {
 		b.err = err
 		return
 	}
 	b.recs = append(spilled, b.recs...)
-	b.err = nil
+	b.spilled, b.err = 0, nil
 }
 
 // finish sorts what was added into a table, leaving out the records of packs live does not
@@ -145,7 +178,7 @@ func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
 	if b.spill != nil {
 		var err error
 		if mapped, err = b.spill.mapAll(); err != nil {
-			if b.recs, err = b.spill.readBack(); err != nil {
+			if b.recs, err = b.spill.readBack(b.spilled); err != nil {
 				return nil, err
 			}
 		}

@@ -42,11 +42,11 @@ func (s *spillFile) write(recs []byte) error {
 	return nil
 }
 
-// readBack returns what was written, on the heap, and closes the file: the way back when
-// the file cannot take more.
-func (s *spillFile) readBack() ([]byte, error) {
+// readBack returns the first n bytes written, on the heap, and closes the file: the way back
+// when the file cannot take more.
+func (s *spillFile) readBack(n int) ([]byte, error) {
 	defer s.f.Close()
-	buf := make([]byte, s.size/recordSize*recordSize)
+	buf := make([]byte, n)
 	if _, err := s.f.ReadAt(buf, 0); err != nil {
 		return nil, fmt.Errorf("read the index back from its file: %w", err)
 	}

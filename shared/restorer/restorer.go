@@ -25,6 +25,9 @@ import (
 type Options struct {
 	// Workers fetch packs in parallel; zero means four.
 	Workers int
+	// BatchFiles is how many files are planned before their content is fetched and they are
+	// finished; zero means 50,000. What a restore holds in memory grows with it.
+	BatchFiles int
 	// Progress, when set, receives the bytes written so far and the total.
 	Progress func(done, total uint64)
 	// Root, when set, is the metadata the target directory itself gets: the owner and mode
@@ -79,6 +82,8 @@ type restore struct {
 	stats Stats
 	blobs map[repository.ID][]target
 	files []*fileState
+	// planned counts the files planned since the last flush.
+	planned int
 	dirs  []*fileState // parents before children
 	links map[[2]uint64]string
 	later []hardlink
@@ -93,6 +98,9 @@ func Restore(ctx context.Context, repo *repository.Repository, root repository.I
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
+	if opts.BatchFiles <= 0 {
+		opts.BatchFiles = batchFiles
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Stats{}, fmt.Errorf("restore into %s: %w", dir, err)
 	}
@@ -100,7 +108,7 @@ func Restore(ctx context.Context, repo *repository.Repository, root repository.I
 	if err := r.plan(ctx, root, dir); err != nil {
 		return r.stats, err
 	}
-	if err := r.fetch(ctx); err != nil {
+	if err := r.flush(ctx); err != nil {
 		return r.stats, err
 	}
 	if err := r.finish(); err != nil {
@@ -143,6 +151,11 @@ func (r *restore) plan(ctx context.Context, treeID repository.ID, dir string) er
 			if err := r.createFile(path, n); err != nil {
 				return err
 			}
+			if r.planned >= r.opts.BatchFiles {
+				if err := r.flush(ctx); err != nil {
+					return err
+				}
+			}
 			if n.Mode&(os.ModeSetuid|os.ModeSetgid) != 0 {
 				r.privileged(path)
 			}
@@ -168,6 +181,7 @@ func (r *restore) plan(ctx context.Context, treeID repository.ID, dir string) er
 
 func (r *restore) createFile(path string, n snapshot.Node) error {
 	fs := &fileState{path: path, node: n, deferred: len(n.Content) == 1}
+	r.planned++
 	r.stats.Files++
 	r.stats.Bytes += n.Size
 	if !fs.deferred {
@@ -363,14 +377,30 @@ func writeAt(path string, data []byte, offset int64) error {
 	return nil
 }
 
-// finish links hardlinks and applies owners, modes and times: files first, then
-// directories from the deepest up, since writing into a directory changes its mtime.
-func (r *restore) finish() error {
+// batchFiles is how many files a restore plans before it fetches their content and finishes
+// them: what it holds for each planned file (its listing, where each blob goes) then stays
+// bounded however many files the tree has. Files are planned in the order they were backed
+// up, which is the order of their blobs in the packs, so a batch reads few packs twice.
+const batchFiles = 50_000
+
+// flush fetches the content of the files planned so far and applies their owners, modes
+// and times.
+func (r *restore) flush(ctx context.Context) error {
+	if err := r.fetch(ctx); err != nil {
+		return err
+	}
 	for _, f := range r.files {
 		if err := applyMeta(f.path, f.node); err != nil {
 			return err
 		}
 	}
+	r.blobs, r.files, r.planned = map[repository.ID][]target{}, nil, 0
+	return nil
+}
+
+// finish links hardlinks and applies owners, modes and times of directories, from the
+// deepest up, since writing into a directory changes its mtime; flush finished the files.
+func (r *restore) finish() error {
 	for _, l := range r.later {
 		if err := os.Link(l.from, l.to); err != nil {
 			return fmt.Errorf("hardlink %s: %w", l.to, err)
