@@ -29,7 +29,7 @@ type index struct {
 	// A table's blobs count only while their pack is in packs.
 	tables  []*blobTable
 	blobs   map[ID]blobLoc
-	dir     string // where a large table may spill to a file, or ""
+	dir     string       // where a large table may spill to a file, or ""
 	packs   map[ID]int64 // pack ID -> size in bytes
 	dropped map[ID]bool  // packs of base this layer no longer has
 	// nodes names the node of each pack sealed in a node's compartment: a few packs, kept
@@ -136,15 +136,20 @@ var compactAt = 1 << 16
 // each blob is merged a few times only; x.mu is held. A table that fails to build leaves the blobs where they
 // were.
 func (x *index) compact() {
-	tables := x.tables
+	keep, n := len(x.tables), len(x.blobs)
+	for keep > 0 && x.tables[keep-1].len() <= n {
+		n += x.tables[keep-1].len()
+		keep--
+	}
 	b := newTableBuilder(x.dir)
+	b.reserve(n)
 	for id, loc := range x.blobs {
 		b.addLoc(id, loc, x.nodes[loc.Pack])
 	}
-	for len(tables) > 0 && tables[len(tables)-1].len() <= b.len() {
-		b.addTable(tables[len(tables)-1])
-		tables = tables[:len(tables)-1]
+	for _, t := range x.tables[keep:] {
+		b.addTable(t)
 	}
+	tables := x.tables[:keep:keep]
 	t, err := b.finish(func(id ID) bool { _, ok := x.packs[id]; return ok })
 	if err != nil {
 		return

@@ -3,6 +3,7 @@ package repository
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"sort"
 )
 
@@ -74,12 +75,12 @@ func (t *blobTable) find(id ID, fn func(i int) bool) {
 // whose records outgrow spillAt moves them to a file there, so that a large table lives in
 // the page cache, which the kernel reclaims under a memory limit, instead of the heap.
 type tableBuilder struct {
-	recs  []byte
-	packs []tablePack
-	nums  map[ID]uint32
-	dir   string
+	recs    []byte
+	packs   []tablePack
+	nums    map[ID]uint32
+	dir     string
 	spill   *spillFile
-	spilled int   // bytes of records in the spill file
+	spilled int   // bytes of records in the spill file, for a way back to the heap
 	err     error // the first failure to spill, reported by finish
 }
 
@@ -115,8 +116,15 @@ func (b *tableBuilder) addTable(t *blobTable) {
 	}
 }
 
-// len is the number of records added so far.
-func (b *tableBuilder) len() int { return (b.spilled + len(b.recs)) / recordSize }
+// reserve makes room for n more records on the heap, or for as many as are held there
+// before the builder spills to a file.
+func (b *tableBuilder) reserve(n int) {
+	size := n * recordSize
+	if b.dir != "" {
+		size = min(size, spillAt+recordSize)
+	}
+	b.recs = slices.Grow(b.recs, size)
+}
 
 func (b *tableBuilder) packNum(id ID, control bool, node string) uint32 {
 	num, ok := b.nums[id]

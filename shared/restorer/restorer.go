@@ -84,11 +84,11 @@ type restore struct {
 	files []*fileState
 	// planned counts the files planned since the last flush.
 	planned int
-	dirs  []*fileState // parents before children
-	links map[[2]uint64]string
-	later []hardlink
-	total uint64
-	done  atomic.Uint64
+	dirs    []*fileState // parents before children
+	links   map[[2]uint64]string
+	later   []hardlink
+	total   uint64
+	done    atomic.Uint64
 }
 
 type hardlink struct{ from, to string }
