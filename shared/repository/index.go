@@ -132,9 +132,8 @@ func (x *index) addPack(p indexPack) {
 var compactAt = 1 << 16
 
 // compact moves the map's blobs into a new table, merged with the newest tables while the
-// new one is at least as large, so that there are few tables (a handful per doubling) and
-// each blob is merged a few times only; x.mu is held. A table that fails to build leaves the blobs where they
-// were.
+// new one is at least as large, so that there are few tables and each blob is merged a few
+// times only; x.mu is held. A table that fails to build leaves the blobs where they were.
 func (x *index) compact() {
 	keep, n := len(x.tables), len(x.blobs)
 	for keep > 0 && x.tables[keep-1].len() <= n {
@@ -188,7 +187,10 @@ func (x *index) eachBlob(fn func(ID, blobLoc, string)) {
 	}
 	if x.base != nil {
 		x.base.eachBlob(func(id ID, loc blobLoc, node string) {
-			if _, shadowed := x.blobs[id]; !shadowed && !x.dropped[loc.Pack] {
+			if _, shadowed := x.blobs[id]; shadowed || x.dropped[loc.Pack] {
+				return
+			}
+			if _, shadowed := x.fromTables(id, 0); !shadowed {
 				fn(id, loc, node)
 			}
 		})

@@ -306,3 +306,23 @@ func TestBlobsAddedLaterAreSortedIntoTables(t *testing.T) {
 		}
 	}
 }
+
+// A blob of the base stored again in a layer, and sorted into the layer's table, is listed
+// once.
+func TestABlobStoredAgainInALayersTableIsListedOnce(t *testing.T) {
+	defer func(n int) { compactAt = n }(compactAt)
+	compactAt = 8
+	first := syntheticPack(50)
+	x := loadPacks(first).layer()
+	again := syntheticPack(10)
+	again.Blobs[0] = first.Blobs[0]
+	x.addPack(again)
+	if len(x.tables) != 1 {
+		t.Fatalf("%d tables in the layer", len(x.tables))
+	}
+	n := 0
+	x.eachBlob(func(ID, blobLoc, string) { n++ })
+	if n != 59 {
+		t.Errorf("listed %d blobs, want 59", n)
+	}
+}
