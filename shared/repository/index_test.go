@@ -326,3 +326,23 @@ func TestABlobStoredAgainInALayersTableIsListedOnce(t *testing.T) {
 		t.Errorf("listed %d blobs, want 59", n)
 	}
 }
+
+// BenchmarkIndexLookup looks up known and unknown blobs in an index of a million:
+// go test -run '^$' -bench IndexLookup ./shared/repository
+func BenchmarkIndexLookup(b *testing.B) {
+	ps := make([]indexPack, 1000)
+	for i := range ps {
+		ps[i] = syntheticPack(1000)
+	}
+	x := loadPacks(ps...)
+	b.ResetTimer()
+	for i := range b.N {
+		id := ps[i%1000].Blobs[i%997].ID
+		if i%2 == 1 {
+			id[5]++ // unknown
+		}
+		if _, ok := x.lookup(id); ok != (i%2 == 0) {
+			b.Fatal("wrong answer")
+		}
+	}
+}

@@ -3,6 +3,7 @@ package repository
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -13,8 +14,12 @@ import (
 // and gives the garbage collector millions of pointers to scan; the table gives it none.
 // A table never changes once built; what is added later goes to the index's map.
 type blobTable struct {
-	recs  []byte      // records, sorted by blob ID
-	first [257]uint32 // first[b]: the first record whose ID starts with byte b
+	recs []byte // records, sorted by blob ID
+	// first[p]: the first record whose ID begins with the prefix p of bits bits, chosen so
+	// that a prefix has a few records: IDs are hashes, spread evenly, so a lookup finds its
+	// records within a few steps.
+	first []uint32
+	bits  uint
 	packs []tablePack // by pack number
 }
 
@@ -62,7 +67,8 @@ func (t *blobTable) find(id ID, fn func(i int) bool) {
 	if t == nil {
 		return
 	}
-	lo, hi := int(t.first[id[0]]), int(t.first[int(id[0])+1])
+	p := t.prefix(id[:])
+	lo, hi := int(t.first[p]), int(t.first[p+1])
 	i := lo + sort.Search(hi-lo, func(k int) bool { return bytes.Compare(t.id(lo+k), id[:]) >= 0 })
 	for ; i < hi && bytes.Equal(t.id(i), id[:]); i++ {
 		if fn(i) {
@@ -70,6 +76,9 @@ func (t *blobTable) find(id ID, fn func(i int) bool) {
 		}
 	}
 }
+
+// prefix returns the first t.bits bits of an ID.
+func (t *blobTable) prefix(id []byte) uint32 { return binary.BigEndian.Uint32(id) >> (32 - t.bits) }
 
 // tableBuilder gathers the blobs of index files into a table. Given a directory, a builder
 // whose records outgrow spillAt moves them to a file there, so that a large table lives in
@@ -207,10 +216,12 @@ func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
 	t := &blobTable{recs: b.recs[:n:n], packs: b.packs}
 	b.recs, b.packs = nil, nil
 	sort.Sort(byID{t.recs})
+	t.bits = uint(min(max(bits.Len(uint(t.len()/8)), 8), 24))
+	t.first = make([]uint32, 1<<t.bits+1)
 	for i := 0; i < len(t.recs); i += recordSize {
-		t.first[int(t.recs[i])+1]++
+		t.first[t.prefix(t.recs[i:])+1]++
 	}
-	for i := 1; i <= 256; i++ {
+	for i := 1; i < len(t.first); i++ {
 		t.first[i] += t.first[i-1]
 	}
 	if mapped != nil {
