@@ -7,7 +7,7 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X $(MODULE)/shared/buildinfo.Version=$(VERSION) -X $(MODULE)/shared/buildinfo.Commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: all build install test test-unit test-e2e demo bench bench-many bench-prune bench-scale soak lab-up lab-down vet clean
+.PHONY: all build install test test-unit test-e2e demo bench bench-many bench-prune bench-scale bench-index soak lab-up lab-down vet clean
 
 all: build
 
@@ -46,6 +46,10 @@ bench-many: build
 # A million small files against restic and kopia (FILES=N for another count); takes long.
 bench-scale:
 	scripts/bench-scale
+
+# The index of a repository of 10 million blobs inside the plugin's memory limit (BLOBS=N).
+bench-index:
+	scripts/bench-index
 
 # The space prune gives back after half of the data is forgotten, beside restic's.
 bench-prune:

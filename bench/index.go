@@ -79,6 +79,10 @@ func indexMemory(ctx context.Context, work string, args []string) error {
 			case r.err != nil:
 				outcome = "failed: " + r.err.Error()
 			}
+			if r.killed || r.err != nil {
+				fmt.Fprintf(&b, "| %s | - | - | - | - | %d MiB | %s |\n", r.mode, r.peak>>20, outcome)
+				continue
+			}
 			fmt.Fprintf(&b, "| %s | %.1f s | %d MiB | %.1f | %.1f µs | %d MiB | %s |\n", r.mode, r.child.OpenSeconds,
 				r.child.HeapBytes>>20, float64(r.child.HeapBytes)/float64(*blobs), r.child.LookupMicros, r.peak>>20, outcome)
 		}
@@ -148,7 +152,7 @@ func indexOpen(ctx context.Context, repo, cache string, blobs, forks int) error 
 			return fmt.Errorf("join the cgroup: %w", err)
 		}
 	}
-	debug.SetMemoryLimit(192 << 20) // as the plugin
+	debug.SetMemoryLimit(160 << 20) // as the plugin
 	be, err := localfs.New(repo)
 	if err != nil {
 		return err

@@ -44,9 +44,11 @@ func (e *env) client() (*minio.Client, error) {
 
 // localOnly runs the parts that need no MinIO: the index's memory.
 func localOnly(ctx context.Context, args []string) (bool, error) {
-	work := os.Getenv("BENCH_WORK")
+	// Apart from the other parts' directory, which each empties: the large repository
+	// is made once.
+	work := os.Getenv("BENCH_INDEX_WORK")
 	if work == "" {
-		work = defaultWork
+		work = defaultWork + "-index"
 	}
 	switch {
 	case len(args) > 0 && args[0] == "index":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -402,6 +403,11 @@ func (r *Repository) loadIndex(ctx context.Context, ids []ID) error {
 		return err
 	}
 	r.idx.setTable(table, dir)
+	if table.mapped() {
+		// Reading a large index leaves much garbage behind (the decoded files): hand it back
+		// now, so that the page cache, which holds the table, has the room under a limit.
+		debug.FreeOSMemory()
+	}
 	if r.cache != nil {
 		r.keepTreePacks()
 	}

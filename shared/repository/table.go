@@ -21,6 +21,7 @@ type blobTable struct {
 	first []uint32
 	bits  uint
 	packs []tablePack // by pack number
+	file  bool        // recs is a mapped file
 }
 
 type tablePack struct {
@@ -35,6 +36,9 @@ const (
 	recordSize = len(ID{}) + 4*4
 	treeBit    = 1 << 31
 )
+
+// mapped reports whether the table lives in a mapped file.
+func (t *blobTable) mapped() bool { return t.file }
 
 func (t *blobTable) len() int {
 	if t == nil {
@@ -81,20 +85,20 @@ func (t *blobTable) find(id ID, fn func(i int) bool) {
 func (t *blobTable) prefix(id []byte) uint32 { return binary.BigEndian.Uint32(id) >> (32 - t.bits) }
 
 // tableBuilder gathers the blobs of index files into a table. Given a directory, a builder
-// whose records outgrow spillAt moves them to a file there, so that a large table lives in
-// the page cache, which the kernel reclaims under a memory limit, instead of the heap.
+// whose records outgrow spillAt sorts them and writes them to a file there as a run, and
+// merges the runs into the table in another file, mapped into memory: a large table then
+// lives in the page cache, clean, which the kernel drops under a memory limit and reads
+// again when needed, instead of on the heap.
 type tableBuilder struct {
-	recs    []byte
-	packs   []tablePack
-	nums    map[ID]uint32
-	dir     string
-	spill   *spillFile
-	spilled int   // bytes of records in the spill file, for a way back to the heap
-	err     error // the first failure to spill, reported by finish
+	recs  []byte
+	packs []tablePack
+	nums  map[ID]uint32
+	dir   string
+	spill *spillFile
 }
 
-// spillAt is the size of records beyond which a table goes to a file: about 700,000 blobs.
-var spillAt = 32 << 20
+// spillAt is the size of records beyond which a table goes to a file: about 350,000 blobs.
+var spillAt = 16 << 20
 
 func newTableBuilder(dir string) *tableBuilder { return &tableBuilder{nums: map[ID]uint32{}, dir: dir} }
 
@@ -155,67 +159,74 @@ func (b *tableBuilder) put(id ID, num uint32, typ BlobType, offset, length, raw 
 	binary.LittleEndian.PutUint32(rec[36:], offset)
 	binary.LittleEndian.PutUint32(rec[40:], length)
 	binary.LittleEndian.PutUint32(rec[44:], raw)
+	if b.dir != "" && b.recs == nil {
+		b.recs = make([]byte, 0, spillAt+recordSize) // never grown, never copied
+	}
 	b.recs = append(b.recs, rec[:]...)
-	if len(b.recs) >= spillAt && b.dir != "" && b.err == nil {
-		b.moveToFile()
+	if b.dir != "" && len(b.recs) >= spillAt {
+		b.spillRun()
 	}
 }
 
-// moveToFile appends the records held so far to the spill file, made on first use.
-func (b *tableBuilder) moveToFile() {
+// spillRun writes the records held, sorted, to the spill file as a run. A directory that
+// cannot take them (a full disk) ends spilling: the table is built on the heap instead.
+func (b *tableBuilder) spillRun() {
+	sort.Sort(byID{b.recs})
 	if b.spill == nil {
-		if b.spill, b.err = newSpillFile(b.dir); b.err != nil {
+		spill, err := newSpillFile(b.dir)
+		if err != nil {
+			b.dir = ""
 			return
 		}
+		b.spill = spill
 	}
-	if b.err = b.spill.write(b.recs); b.err == nil {
-		b.spilled += len(b.recs)
-		b.recs = b.recs[:0]
+	if err := b.spill.writeRun(b.recs); err != nil {
+		b.backToHeap()
 		return
 	}
-	// The directory cannot take the table (a full disk): keep it on the heap instead.
-	b.dir = ""
-	spilled, err := b.spill.readBack(b.spilled)
-	b.spill = nil
+	b.recs = b.recs[:0]
+}
+
+// backToHeap gives up the spill file, reading its runs back before the records held.
+func (b *tableBuilder) backToHeap() error {
+	spilled, err := b.spill.readBack()
+	b.spill, b.dir = nil, ""
 	if err != nil {
-		b.err = err
-		return
+		return err
 	}
 	b.recs = append(spilled, b.recs...)
-	b.spilled, b.err = 0, nil
+	return nil
 }
 
 // finish sorts what was added into a table, leaving out the records of packs live does not
 // name (those only files that were replaced listed).
 func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
-	var mapped []byte
-	if b.spill != nil {
-		b.moveToFile()
+	alive := func(rec []byte) bool { return live(b.packs[binary.LittleEndian.Uint32(rec[32:])&^treeBit].id) }
+	t := &blobTable{}
+	if b.spill != nil && len(b.recs) > 0 {
+		b.spillRun()
 	}
 	if b.spill != nil {
-		var err error
-		if mapped, err = b.spill.mapAll(); err != nil {
-			if b.recs, err = b.spill.readBack(b.spilled); err != nil {
-				return nil, err
+		merged, err := b.spill.merge(alive)
+		if err == nil {
+			t.recs, t.file = merged, true
+			unmapWhenGone(t, merged)
+		} else if err := b.backToHeap(); err != nil {
+			return nil, err
+		}
+	}
+	if t.recs == nil {
+		n := 0
+		for i := 0; i < len(b.recs); i += recordSize {
+			if alive(b.recs[i : i+recordSize]) {
+				n += copy(b.recs[n:], b.recs[i:i+recordSize])
 			}
 		}
-		if mapped != nil {
-			b.recs = mapped
-		}
+		t.recs = b.recs[:n:n]
+		sort.Sort(byID{t.recs})
 	}
-	if b.err != nil {
-		return nil, b.err
-	}
-	n := 0
-	for i := 0; i < len(b.recs); i += recordSize {
-		num := binary.LittleEndian.Uint32(b.recs[i+32:]) &^ treeBit
-		if live(b.packs[num].id) {
-			n += copy(b.recs[n:], b.recs[i:i+recordSize])
-		}
-	}
-	t := &blobTable{recs: b.recs[:n:n], packs: b.packs}
+	t.packs = b.packs
 	b.recs, b.packs = nil, nil
-	sort.Sort(byID{t.recs})
 	t.bits = uint(min(max(bits.Len(uint(t.len()/8)), 8), 24))
 	t.first = make([]uint32, 1<<t.bits+1)
 	for i := 0; i < len(t.recs); i += recordSize {
@@ -223,9 +234,6 @@ func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
 	}
 	for i := 1; i < len(t.first); i++ {
 		t.first[i] += t.first[i-1]
-	}
-	if mapped != nil {
-		unmapWhenGone(t, mapped)
 	}
 	return t, nil
 }
