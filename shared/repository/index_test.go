@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -161,6 +162,15 @@ func TestTheIndexFindsEachBlobInAPackItStillHas(t *testing.T) {
 			t.Errorf("the table's file is still named: %v", left)
 		}
 	})
+	t.Run("no room for a file", func(t *testing.T) {
+		defer func(n int) { spillAt = n }(spillAt)
+		spillAt = 100 * recordSize
+		notADir := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		testIndexTable(t, notADir)
+	})
 }
 
 func testIndexTable(t *testing.T, dir string) {
@@ -173,7 +183,7 @@ func testIndexTable(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir != "" && x.tables[0].len() != 601 {
+	if x.tables[0].len() != 601 {
 		t.Fatalf("the table holds %d records", x.tables[0].len())
 	}
 	for _, p := range []indexPack{a, b} {

@@ -12,7 +12,8 @@ import (
 // read, as fixed-size records sorted by ID in one byte slice, with each pack named by its
 // number in a short list. A Go map of the same blobs costs about four times as much per blob
 // and gives the garbage collector millions of pointers to scan; the table gives it none.
-// A table never changes once built; what is added later goes to the index's map.
+// A table never changes once built; what is added later goes to the index's map, and from
+// there to new tables.
 type blobTable struct {
 	recs []byte // records, sorted by blob ID
 	// first[p]: the first record whose ID begins with the prefix p of bits bits, chosen so
@@ -95,6 +96,7 @@ type tableBuilder struct {
 	nums  map[ID]uint32
 	dir   string
 	spill *spillFile
+	err   error // records lost on the way back from a file, reported by finish
 }
 
 // spillAt is the size of records beyond which a table goes to a file: about 350,000 blobs.
@@ -181,7 +183,7 @@ func (b *tableBuilder) spillRun() {
 		b.spill = spill
 	}
 	if err := b.spill.writeRun(b.recs); err != nil {
-		b.backToHeap()
+		b.err = b.backToHeap()
 		return
 	}
 	b.recs = b.recs[:0]
@@ -201,6 +203,9 @@ func (b *tableBuilder) backToHeap() error {
 // finish sorts what was added into a table, leaving out the records of packs live does not
 // name (those only files that were replaced listed).
 func (b *tableBuilder) finish(live func(ID) bool) (*blobTable, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
 	alive := func(rec []byte) bool { return live(b.packs[binary.LittleEndian.Uint32(rec[32:])&^treeBit].id) }
 	t := &blobTable{}
 	if b.spill != nil && len(b.recs) > 0 {
