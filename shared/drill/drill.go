@@ -117,6 +117,13 @@ func Run(ctx context.Context, repo *repository.Repository, s *backupset.Set, opt
 	if err != nil {
 		return nil, err
 	}
+	// A drill proves what the storage holds: it reads every listing from there, never from
+	// the local copies a writer keeps of their packs (records, named by their hash, may come
+	// from the cache: a copy is used only while it hashes to its name).
+	if repo, err = repo.Fork(); err != nil {
+		return nil, err
+	}
+	repo.UseCache("")
 	if !s.Complete() {
 		for _, m := range s.Missing {
 			rec.Problems = append(rec.Problems, "the set lacks "+m.String())

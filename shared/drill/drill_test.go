@@ -116,3 +116,46 @@ func TestADrillRestoresEveryVolumeAndNamesTheDamagedOne(t *testing.T) {
 		t.Errorf("the last drill recorded: %+v", last)
 	}
 }
+
+// A drill proves what the storage holds: on the machine that wrote a volume, whose cache
+// keeps copies of the listings' packs, a listing damaged in the bucket still fails it.
+func TestADrillReadsListingsFromTheStorageNotTheCache(t *testing.T) {
+	ctx := context.Background()
+	root, cache := t.TempDir(), t.TempDir()
+	be, err := localfs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.OpenOrInit(ctx, be, "pw", repository.WithCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := member(t, repo, root, "db", "node2", map[string][]byte{"rows": bytes.Repeat([]byte("row\n"), 50000)})
+	set := &backupset.Set{ID: "5e7000000000000001", Cluster: "c1", Members: []backupset.Member{db}}
+	copies, err := filepath.Glob(filepath.Join(cache, "*", "trees", "*"))
+	if err != nil || len(copies) == 0 {
+		t.Fatalf("no listing's pack in the cache: %v", err)
+	}
+	for _, c := range copies {
+		name := filepath.Base(c)
+		p := filepath.Join(root, "data", name[:2], name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if repo, err = repository.Open(ctx, be, "pw", repository.WithCache(cache)); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Run(ctx, repo, set, Options{Host: "node2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.OK() {
+		t.Fatal("the drill passed with the listing damaged in the storage")
+	}
+}
