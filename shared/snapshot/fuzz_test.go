@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -15,6 +16,10 @@ func FuzzDecodeTree(f *testing.F) {
 		{Name: "c", Type: TypeSymlink, LinkTarget: "a"},
 	}}).Encode()
 	f.Add(good)
+	legacy, _ := json.Marshal(&Tree{Nodes: []Node{{Name: "a", Type: TypeFile}}})
+	f.Add(legacy)
+	sample, _ := sampleTree().Encode()
+	f.Add(sample)
 	f.Add([]byte(`{"nodes":[{"name":"..","type":"file"}]}`))
 	f.Add([]byte(`{"nodes":[{"name":"x/y","type":"file"}]}`))
 	f.Add([]byte(`{"nodes":[{"name":"b","type":"dir"},{"name":"a","type":"file"}]}`))

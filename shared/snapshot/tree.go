@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -62,17 +63,29 @@ func (t *Tree) Find(name string) *Node {
 	return nil
 }
 
-// Encode returns the stored form of t.
+// Encode returns the stored form of t (codec.go).
 func (t *Tree) Encode() ([]byte, error) {
-	return json.Marshal(t)
+	return t.encodeBinary()
 }
 
-// DecodeTree parses and validates a stored tree: names must be single path elements,
-// unique and sorted, so that a damaged or hostile tree cannot write outside a restore target.
+// DecodeTree parses and validates a stored tree, binary or JSON: names must be single path
+// elements, unique and sorted, so that a damaged or hostile tree cannot write outside a
+// restore target.
 func DecodeTree(data []byte) (*Tree, error) {
-	var t Tree
-	if err := json.Unmarshal(data, &t); err != nil {
-		return nil, fmt.Errorf("tree: %w", err)
+	var t *Tree
+	switch {
+	case len(data) > 0 && data[0] == treeFormat:
+		var err error
+		if t, err = decodeBinary(data); err != nil {
+			return nil, err
+		}
+	case len(data) > 0 && data[0] == '{':
+		t = &Tree{}
+		if err := json.Unmarshal(data, t); err != nil {
+			return nil, fmt.Errorf("tree: %w", err)
+		}
+	default:
+		return nil, errors.New("tree: unknown format")
 	}
 	for i, n := range t.Nodes {
 		if n.Name == "" || n.Name == "." || n.Name == ".." || strings.ContainsAny(n.Name, "/\x00") {
@@ -91,5 +104,5 @@ func DecodeTree(data []byte) (*Tree, error) {
 			return nil, fmt.Errorf("tree: entry %q has unknown type %q", n.Name, n.Type)
 		}
 	}
-	return &t, nil
+	return t, nil
 }
