@@ -28,6 +28,19 @@ func packs(t *testing.T, root string) map[string]bool {
 	return out
 }
 
+// damage flips a byte in the middle of a stored object.
+func damage(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // member snapshots a directory holding files as a volume of the set, and returns the packs
 // its data went to.
 func member(t *testing.T, repo *repository.Repository, root, volume, host string, files map[string][]byte) (backupset.Member, []string) {
@@ -86,14 +99,7 @@ func TestADrillRestoresEveryVolumeAndNamesTheDamagedOne(t *testing.T) {
 		t.Fatal("the files volume wrote no pack")
 	}
 	for _, p := range filesPacks {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 0xff
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		damage(t, p)
 	}
 	// Another process drills it, as a laptop or the schedule would: nothing cached.
 	if repo, err = repository.Open(ctx, be, "pw"); err != nil {
@@ -138,15 +144,7 @@ func TestADrillReadsListingsFromTheStorageNotTheCache(t *testing.T) {
 	}
 	for _, c := range copies {
 		name := filepath.Base(c)
-		p := filepath.Join(root, "data", name[:2], name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 0xff
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		damage(t, filepath.Join(root, "data", name[:2], name))
 	}
 	if repo, err = repository.Open(ctx, be, "pw", repository.WithCache(cache)); err != nil {
 		t.Fatal(err)
