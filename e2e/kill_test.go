@@ -176,6 +176,7 @@ func TestThePluginKilledAtRandomPointsLosesNothing(t *testing.T) {
 	for i := range trials {
 		pid := n.pluginPID()
 		target := vol + "-copy" + strconv.Itoa(i)
+		t.Cleanup(func() { n.try("volume", "rm", "-f", target) })
 		delay := time.Duration(rng.Int64N(int64(restoreTook)))
 		cmd := exec.Command("docker", "swarmbackup", "volume", "restore", vol+"@"+first[:12], "--to", target)
 		cmd.Env = append(n.env(), env...)
@@ -187,6 +188,17 @@ func TestThePluginKilledAtRandomPointsLosesNothing(t *testing.T) {
 		if n.try("volume", "inspect", target).err == nil {
 			if got := n.run(target, "find /data -type f | wc -l; md5sum /data/big | cut -d' ' -f1"); got != want {
 				t.Fatalf("restore kill %d (after %s): volume %s holds %q, want %q or no volume", i, delay, target, got, want)
+			}
+			n.docker("volume", "rm", target)
+		}
+	}
+	// A restore the restarted plugin took up again may end after its check above: what
+	// appears later must be whole too, and goes, so that no later test finds it.
+	for i := range trials {
+		target := vol + "-copy" + strconv.Itoa(i)
+		if n.try("volume", "inspect", target).err == nil {
+			if got := n.run(target, "find /data -type f | wc -l; md5sum /data/big | cut -d' ' -f1"); got != want {
+				t.Fatalf("restore kill %d: volume %s appeared later holding %q, want %q", i, target, got, want)
 			}
 			n.docker("volume", "rm", target)
 		}
