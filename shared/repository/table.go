@@ -116,18 +116,18 @@ func (b *tableBuilder) addLoc(id ID, loc blobLoc, node string) {
 	b.put(id, b.packNum(loc.Pack, loc.Control, node), loc.Type, loc.Offset, loc.Length, loc.RawLength)
 }
 
-// addTable adds every record of a table.
+// addTable adds every record of a table, as it is but for its pack's number here.
 func (b *tableBuilder) addTable(t *blobTable) {
+	nums := make([]uint32, len(t.packs))
+	for i, p := range t.packs {
+		nums[i] = b.packNum(p.id, p.control, p.node)
+	}
+	var rec [recordSize]byte
 	for i := range t.len() {
-		rec := t.recs[i*recordSize : (i+1)*recordSize]
+		copy(rec[:], t.recs[i*recordSize:(i+1)*recordSize])
 		num := binary.LittleEndian.Uint32(rec[32:])
-		p := t.packs[num&^treeBit]
-		typ := DataBlob
-		if num&treeBit != 0 {
-			typ = TreeBlob
-		}
-		b.put(ID(rec[:32]), b.packNum(p.id, p.control, p.node), typ,
-			binary.LittleEndian.Uint32(rec[36:]), binary.LittleEndian.Uint32(rec[40:]), binary.LittleEndian.Uint32(rec[44:]))
+		binary.LittleEndian.PutUint32(rec[32:], nums[num&^treeBit]|num&treeBit)
+		b.append(rec[:])
 	}
 }
 
@@ -161,10 +161,15 @@ func (b *tableBuilder) put(id ID, num uint32, typ BlobType, offset, length, raw 
 	binary.LittleEndian.PutUint32(rec[36:], offset)
 	binary.LittleEndian.PutUint32(rec[40:], length)
 	binary.LittleEndian.PutUint32(rec[44:], raw)
+	b.append(rec[:])
+}
+
+// append adds one encoded record, spilling the records held to a file when they are many.
+func (b *tableBuilder) append(rec []byte) {
 	if b.dir != "" && b.recs == nil {
 		b.recs = make([]byte, 0, spillAt+recordSize) // never grown, never copied
 	}
-	b.recs = append(b.recs, rec[:]...)
+	b.recs = append(b.recs, rec...)
 	if b.dir != "" && len(b.recs) >= spillAt {
 		b.spillRun()
 	}
