@@ -185,6 +185,7 @@ func run(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	runs := fs.Int("runs", 3, "runs per peer; medians are reported")
 	out := fs.String("out", "BENCHMARKS.md", "the report to write")
+	only := fs.String("peers", "", "the tools to run, comma-separated; all when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -198,7 +199,12 @@ func run(ctx context.Context, e *env, args []string) error {
 	if _, err := runTimed(self("gen", data), os.Environ()); err != nil {
 		return err
 	}
-	ps := peers(e)
+	var ps []peer
+	for _, p := range peers(e) {
+		if *only == "" || slices.Contains(strings.Split(*only, ","), p.name) {
+			ps = append(ps, p)
+		}
+	}
 	res := map[string]*results{}
 	for _, p := range ps {
 		res[p.name] = &results{}
@@ -259,17 +265,11 @@ func run(ctx context.Context, e *env, args []string) error {
 			if !p.restore {
 				continue
 			}
-			dst := filepath.Join(e.work, "restore")
-			_ = os.RemoveAll(dst)
-			settle()
-			s, err = runAll(p.restoreCmds(e, b, dst), peerEnv)
-			if err != nil {
-				return fmt.Errorf("%s restore: %w", p.name, err)
+			if s, err = restoreStep(p, e, b, peerEnv, datasetBytes*2, 4*smallFiles, func(dst string) error {
+				return sameTree(data, p.restoredRoot(dst, data))
+			}); err != nil {
+				return err
 			}
-			if err := sameTree(data, p.restoredRoot(dst, data)); err != nil {
-				return fmt.Errorf("%s restored something else: %w", p.name, err)
-			}
-			_ = os.RemoveAll(dst)
 			rr.restore = append(rr.restore, s)
 			fmt.Fprintf(os.Stderr, "bench: run %d %-12s restore %6.2fs %5d MiB RSS\n", r+1, p.name, s.seconds, s.rssKiB>>10)
 		}
@@ -283,6 +283,25 @@ func run(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Println(report.line)
 	return nil
+}
+
+// restoreStep times one peer's restore into a fresh file system of size bytes and inodes
+// inodes, then checks what it wrote.
+func restoreStep(p peer, e *env, bucket string, env []string, size int64, inodes int, check func(dst string) error) (sample, error) {
+	t, err := newRestoreTarget(e.work, size, inodes)
+	if err != nil {
+		return sample{}, fmt.Errorf("prepare the restore target: %w", err)
+	}
+	defer t.Close()
+	settle()
+	s, err := runAll(p.restoreCmds(e, bucket, t.dir()), env)
+	if err != nil {
+		return s, fmt.Errorf("%s restore: %w", p.name, err)
+	}
+	if err := check(t.dir()); err != nil {
+		return s, fmt.Errorf("%s restored something else: %w", p.name, err)
+	}
+	return s, t.Close()
 }
 
 func initOf(p peer, e *env, bucket string) [][]string {

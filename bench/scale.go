@@ -23,6 +23,9 @@ const (
 	scaleFanout     = 24
 	scaleLargeFiles = 4
 	scaleLargeSize  = 64 << 20
+	// scaleImageBytes is the file system each restore writes into: sparse, so only what is
+	// written takes space.
+	scaleImageBytes = 16 << 30
 )
 
 func scalePath(dir string, i int) string {
@@ -168,21 +171,15 @@ func scale(ctx context.Context, e *env, args []string) error {
 		func(r *results, s sample) { r.incr = append(r.incr, s) }); err != nil {
 		return err
 	}
-	dst := filepath.Join(e.work, "restore")
 	for _, p := range ps {
-		_ = os.RemoveAll(dst)
-		settle()
-		s, err := runAll(p.restoreCmds(e, buckets[p.name], dst), e.peerEnv(p.name, buckets[p.name], 0))
+		s, err := restoreStep(p, e, buckets[p.name], e.peerEnv(p.name, buckets[p.name], 0), scaleImageBytes, 2*(*files)+1000,
+			func(dst string) error { return sameShape(data, p.restoredRoot(dst, data)) })
 		if err != nil {
-			return fmt.Errorf("%s restore: %w", p.name, err)
-		}
-		if err := sameShape(data, p.restoredRoot(dst, data)); err != nil {
-			return fmt.Errorf("%s restored something else: %w", p.name, err)
+			return err
 		}
 		res[p.name].restore = append(res[p.name].restore, s)
 		fmt.Fprintf(os.Stderr, "bench: %-12s %-8s %7.1fs %5d MiB RSS\n", p.name, "restore", s.seconds, s.rssKiB>>10)
 	}
-	_ = os.RemoveAll(dst)
 
 	ours := res["swarmbackup"]
 	best := func(pick func(*results) []sample) string {

@@ -185,16 +185,8 @@ func (r *restore) createFile(path string, n snapshot.Node) error {
 	r.stats.Files++
 	r.stats.Bytes += n.Size
 	if !fs.deferred {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", path, err)
-		}
-		err = f.Truncate(int64(n.Size))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("create %s: %w", path, err)
+		if err := createSized(path, int64(n.Size)); err != nil {
+			return err
 		}
 		r.files = append(r.files, fs)
 	}
@@ -342,41 +334,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// writeWhole creates a one-blob file with its content and metadata.
-func writeWhole(fs *fileState, data []byte, zero bool) error {
-	f, err := os.OpenFile(fs.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", fs.path, err)
-	}
-	if zero {
-		err = f.Truncate(int64(len(data)))
-	} else {
-		_, err = f.Write(data)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", fs.path, err)
-	}
-	return applyMeta(fs.path, fs.node)
-}
-
-func writeAt(path string, data []byte, offset int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.WriteAt(data, offset)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // batchFiles is how many files a restore plans before it fetches their content and finishes
 // them: what it holds for each planned file (its listing, where each blob goes) then stays
 // bounded however many files the tree has. Files are planned in the order they were backed
@@ -428,7 +385,7 @@ func applyMeta(path string, n snapshot.Node) error {
 		}
 	}
 	// chmod after chown: chown clears setuid and setgid bits.
-	if err := os.Chmod(path, n.Mode.Perm()|setBits(n.Mode)); err != nil {
+	if err := unix.Fchmodat(unix.AT_FDCWD, path, unixMode(n.Mode), 0); err != nil {
 		return fmt.Errorf("chmod %s: %w", path, err)
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime), unix.NsecToTimespec(n.ModTime)}
@@ -436,8 +393,4 @@ func applyMeta(path string, n snapshot.Node) error {
 		return fmt.Errorf("set times of %s: %w", path, err)
 	}
 	return nil
-}
-
-func setBits(m os.FileMode) os.FileMode {
-	return m & (os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 }
