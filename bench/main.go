@@ -265,7 +265,7 @@ func run(ctx context.Context, e *env, args []string) error {
 			if !p.restore {
 				continue
 			}
-			if s, err = restoreStep(p, e, b, peerEnv, datasetBytes*2, 4*smallFiles, func(dst string) error {
+			if s, err = restoreStep(p, e, b, peerEnv, 16<<30, 4*smallFiles, func(dst string) error {
 				return sameTree(data, p.restoredRoot(dst, data))
 			}); err != nil {
 				return err

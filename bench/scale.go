@@ -25,7 +25,7 @@ const (
 	scaleLargeSize  = 64 << 20
 	// scaleImageBytes is the file system each restore writes into: sparse, so only what is
 	// written takes space.
-	scaleImageBytes = 16 << 30
+	scaleImageBytes = 64 << 30
 )
 
 func scalePath(dir string, i int) string {
