@@ -40,7 +40,7 @@ func (r *Repository) getFile(ctx context.Context, kind FileKind, id ID) ([]byte,
 	if c == nil || !cachedKind(kind) {
 		return r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
 	}
-	if stored, err := os.ReadFile(c.path(kind, id)); err == nil && int64(len(stored)) <= maxFileSize(kind) && contentID(stored) == id {
+	if stored, ok := c.get(kind, id); ok {
 		return stored, nil
 	}
 	stored, err := r.be.Get(ctx, fileName(kind, id), maxFileSize(kind))
@@ -48,6 +48,30 @@ func (r *Repository) getFile(ctx context.Context, kind FileKind, id ID) ([]byte,
 		c.put(kind, id, stored)
 	}
 	return stored, err
+}
+
+// get returns the cached copy of a record when it is whole.
+func (c *recordCache) get(kind FileKind, id ID) ([]byte, bool) {
+	stored, err := os.ReadFile(c.path(kind, id))
+	if err != nil || int64(len(stored)) > maxFileSize(kind) || contentID(stored) != id {
+		return nil, false
+	}
+	return stored, true
+}
+
+// getListedFile reads a listed record like getFile; one the cache misses is taken from the
+// bundle when the bundle carries it (and a copy kept in the cache).
+func (r *Repository) getListedFile(ctx context.Context, kind FileKind, id ID, b *bundles) ([]byte, error) {
+	if b == nil || b.records[id] == nil {
+		return r.getFile(ctx, kind, id)
+	}
+	stored := b.records[id]
+	if c := r.cache; c != nil && cachedKind(kind) {
+		if _, ok := c.get(kind, id); !ok {
+			c.put(kind, id, stored)
+		}
+	}
+	return stored, nil
 }
 
 // put stores a copy, best effort: a cache that cannot be written only costs downloads. No

@@ -206,6 +206,11 @@ func (r *Repository) LoadSealedFile(ctx context.Context, kind FileKind, id ID, v
 	if err != nil {
 		return Sealing{}, fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
 	}
+	return r.decodeFile(kind, id, stored, v)
+}
+
+// decodeFile opens a stored record into v.
+func (r *Repository) decodeFile(kind FileKind, id ID, stored []byte, v any) (Sealing, error) {
 	plain, sealing, err := r.openFile(kind, stored)
 	if err != nil {
 		return sealing, fmt.Errorf("%s %s: %w", kind, id.Short(), err)
@@ -260,11 +265,17 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 	if r.cache != nil && cachedKind(kind) {
 		r.cache.keepOnly(kind, ids)
 	}
+	var b *bundles
+	if kind == SnapshotFile {
+		b = r.loadBundles(ctx, ids)
+	}
+	rebundle := b != nil && b.worthWriting(ids)
 	// Records are read a few at a time: thousands of them, one request each, would otherwise
 	// take as many round trips. Each failure is its record's own and stops nothing.
 	type loaded struct {
 		v       *T
 		sealing Sealing
+		stored  []byte // kept for a new bundle
 		err     error
 	}
 	out := make([]loaded, len(ids))
@@ -272,15 +283,32 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 	g.SetLimit(loadWorkers)
 	for i, id := range ids {
 		g.Go(func() error {
+			stored, err := r.getListedFile(ctx, kind, id, b)
+			if err != nil {
+				out[i].err = fmt.Errorf("read %s %s: %w", kind, id.Short(), err)
+				return nil
+			}
 			v := new(T)
-			sealing, err := r.LoadSealedFile(ctx, kind, id, v)
-			out[i] = loaded{v, sealing, err}
+			sealing, err := r.decodeFile(kind, id, stored, v)
+			out[i] = loaded{v: v, sealing: sealing, err: err}
+			if rebundle && contentID(stored) == id {
+				out[i].stored = stored
+			}
 			return nil
 		})
 	}
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if rebundle {
+		var records [][]byte
+		for _, l := range out {
+			if l.stored != nil {
+				records = append(records, l.stored)
+			}
+		}
+		r.writeBundle(ctx, b, records)
 	}
 	var problems []error
 	for i, l := range out {
