@@ -54,10 +54,16 @@ func (r *Repository) sealFile(kind FileKind, v any) ([]byte, error) {
 	return r.sealWith(keys, kind, v)
 }
 
+// encoded is a record already in its stored form, which is not JSON (index files).
+type encoded []byte
+
 func (r *Repository) sealWith(keys *compartment, kind FileKind, v any) ([]byte, error) {
-	plain, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	plain, ok := v.(encoded)
+	if !ok {
+		var err error
+		if plain, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
 	}
 	sealed := keys.crypt.seal(nil, r.enc.EncodeAll(plain, nil), []byte(kind))
 	if keys.node == "" {
@@ -544,7 +550,7 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 		if i == len(parts)-1 {
 			f.Supersedes = supersedes
 		}
-		newID, err := r.SaveFile(ctx, IndexFile, f)
+		newID, err := r.SaveFile(ctx, IndexFile, encoded(encodeIndexFile(&f)))
 		if err != nil {
 			return fmt.Errorf("write the new index: %w", err)
 		}

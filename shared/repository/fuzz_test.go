@@ -55,6 +55,8 @@ func FuzzDecodeIndexFile(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"packs":[{"id":"zz"}]}`))
 	f.Add([]byte(`{"packs":[{"blobs":[{"o":4294967295,"l":4294967295}]}]}`))
+	f.Add(encodeIndexFile(sampleIndexFile()))
+	f.Add(append(append([]byte(nil), indexMagic...), 0xff, 0xff, 0xff, 0xff, 0x0f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		x, err := decodeIndexFile(data)
 		if err != nil {

@@ -1,8 +1,6 @@
 package repository
 
 import (
-	"encoding/json"
-	"fmt"
 	"sync"
 )
 
@@ -262,22 +260,4 @@ func packToIndex(packID ID, size int64, entries []packEntry) indexPack {
 		p.Blobs[i] = indexBlob{ID: e.ID, Type: e.Type, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
 	}
 	return p
-}
-
-func decodeIndexFile(plain []byte) (*indexFile, error) {
-	var f indexFile
-	if err := json.Unmarshal(plain, &f); err != nil {
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	for _, p := range f.Packs {
-		for _, b := range p.Blobs {
-			if len(p.Node) > maxNodeName || p.Node != "" && p.Control {
-				return nil, fmt.Errorf("index: pack %s names an impossible compartment", p.ID.Short())
-			}
-			if b.Type > TreeBlob || b.Length < sealOverhead || int64(b.Offset)+int64(b.Length) > p.Size {
-				return nil, fmt.Errorf("index: blob %s does not fit pack %s", b.ID.Short(), p.ID.Short())
-			}
-		}
-	}
-	return &f, nil
 }

@@ -539,7 +539,7 @@ func (r *Repository) storeIndexEarly(ctx context.Context) error {
 // next Flush to try again.
 func (r *Repository) storeIndex(ctx context.Context, packs []indexPack) error {
 	for _, part := range splitIndex(packs) {
-		id, err := r.SaveFile(ctx, IndexFile, indexFile{Packs: part})
+		id, err := r.SaveFile(ctx, IndexFile, encoded(encodeIndexFile(&indexFile{Packs: part})))
 		r.mu.Lock()
 		if err != nil {
 			r.written = append(packs, r.written...)
