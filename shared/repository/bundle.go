@@ -97,7 +97,7 @@ func (r *Repository) getBundle(ctx context.Context, name string) ([]byte, error)
 	}
 	var path string
 	if r.cache != nil {
-		path = filepath.Join(r.cache.dir, "bundles", id.String())
+		path = r.cache.bundlePath(id)
 		if stored, err := os.ReadFile(path); err == nil && contentID(stored) == id {
 			return stored, nil
 		}
@@ -115,6 +115,8 @@ func (r *Repository) getBundle(ctx context.Context, name string) ([]byte, error)
 	}
 	return stored, nil
 }
+
+func (c *recordCache) bundlePath(id ID) string { return filepath.Join(c.dir, "bundles", id.String()) }
 
 // keepOnlyBundle removes cached bundles other than id: a machine needs only the newest.
 func (c *recordCache) keepOnlyBundle(id ID) {
@@ -170,10 +172,15 @@ func encodeBundle(records [][]byte) []byte {
 // which it covers. Best effort: a client that may not write leaves bundles as they are.
 func (r *Repository) writeBundle(ctx context.Context, b *bundles, records [][]byte) {
 	stored := encodeBundle(records)
-	name := bundlePrefix + contentID(stored).String()
+	id := contentID(stored)
+	name := bundlePrefix + id.String()
 	if err := r.be.Put(ctx, name, stored); err != nil {
 		slog.Debug("write record bundle", "err", err)
 		return
+	}
+	if r.cache != nil {
+		r.cache.keepOnlyBundle(id)
+		_ = writeCopy(r.cache.bundlePath(id), stored)
 	}
 	for _, old := range b.names {
 		if old == name {

@@ -59,19 +59,15 @@ func (c *recordCache) get(kind FileKind, id ID) ([]byte, bool) {
 	return stored, true
 }
 
-// getListedFile reads a listed record like getFile; one the cache misses is taken from the
-// bundle when the bundle carries it (and a copy kept in the cache).
+// getListedFile reads a listed record like getFile, taking it from the bundle when the bundle
+// carries it: the bundle is cached whole, so its records need no copies of their own.
 func (r *Repository) getListedFile(ctx context.Context, kind FileKind, id ID, b *bundles) ([]byte, error) {
-	if b == nil || b.records[id] == nil {
-		return r.getFile(ctx, kind, id)
-	}
-	stored := b.records[id]
-	if c := r.cache; c != nil && cachedKind(kind) {
-		if _, ok := c.get(kind, id); !ok {
-			c.put(kind, id, stored)
+	if b != nil {
+		if stored, ok := b.records[id]; ok {
+			return stored, nil
 		}
 	}
-	return stored, nil
+	return r.getFile(ctx, kind, id)
 }
 
 // put stores a copy, best effort: a cache that cannot be written only costs downloads. No
