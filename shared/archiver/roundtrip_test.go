@@ -92,6 +92,12 @@ func testRestore(t *testing.T, batch int) {
 	}
 	must(t, os.Chown(filepath.Join(src, "dir/small.txt"), 1234, 5678))
 	must(t, os.Chmod(filepath.Join(src, "dir/small.txt"), 0o751|os.ModeSetuid))
+	// Modes the umask would clip and modes it would not.
+	modes := map[string]os.FileMode{"dir/shared.txt": 0o666, "dir/private.txt": 0o640, "dir/readonly.txt": 0o444}
+	for name, mode := range modes {
+		write(t, filepath.Join(src, name), []byte(name))
+		must(t, os.Chmod(filepath.Join(src, name), mode))
+	}
 	must(t, os.Symlink("../big.bin", filepath.Join(src, "dir/link")))
 	must(t, os.Link(filepath.Join(src, "big.bin"), filepath.Join(src, "dir/hard.bin")))
 	must(t, syscall.Mkfifo(filepath.Join(src, "fifo"), 0o600))
@@ -126,6 +132,11 @@ func testRestore(t *testing.T, batch int) {
 	got, _ := os.ReadFile(filepath.Join(dst, "big.bin"))
 	if !bytes.Equal(got, big) {
 		t.Errorf("big.bin differs: %d bytes", len(got))
+	}
+	for name, mode := range modes {
+		if st := lstat(t, filepath.Join(dst, name)); st.Mode&0o7777 != uint32(mode) {
+			t.Errorf("%s: mode %o, want %o", name, st.Mode&0o7777, mode)
+		}
 	}
 	st := lstat(t, filepath.Join(dst, "dir/small.txt"))
 	if st.Uid != 1234 || st.Gid != 5678 || st.Mode&0o7777 != 0o4751 {

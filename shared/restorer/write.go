@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,7 +38,8 @@ func createSized(path string, size int64) error {
 // writeWhole creates a one-blob file with its content, owner, mode and times, all through
 // one descriptor.
 func writeWhole(fs *fileState, data []byte, zero bool) error {
-	fd, err := unix.Open(fs.path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	mode, exact := createMode(fs.node)
+	fd, err := unix.Open(fs.path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", fs.path, err)
 	}
@@ -45,7 +49,7 @@ func writeWhole(fs *fileState, data []byte, zero bool) error {
 		err = writeAll(fd, data, -1)
 	}
 	if err == nil {
-		err = finishFD(fd, fs.node)
+		err = finishFD(fd, fs.node, exact)
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
@@ -99,15 +103,17 @@ func writeAll(fd int, data []byte, offset int64) error {
 
 // finishFD applies a file's owner, mode and times through its descriptor, in that order:
 // chown clears the set-user and set-group ID bits, and a write after the times would move
-// them again.
-func finishFD(fd int, n snapshot.Node) error {
+// them again. A file created with its mode exactly needs no chmod.
+func finishFD(fd int, n snapshot.Node, modeSet bool) error {
 	if n.UID != euid || n.GID != egid {
 		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && !errors.Is(err, os.ErrPermission) {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if err := unix.Fchmod(fd, unixMode(n.Mode)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
+	if !modeSet {
+		if err := unix.Fchmod(fd, unixMode(n.Mode)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
 	}
 	ts := [2]unix.Timespec{unix.NsecToTimespec(n.AccessTime), unix.NsecToTimespec(n.ModTime)}
 	// utimensat with no path is futimens: it sets the times of the descriptor's file.
@@ -131,3 +137,34 @@ func unixMode(m os.FileMode) uint32 {
 	}
 	return mode
 }
+
+// createMode is the mode to create a file with, and whether it comes out exactly as n's: the
+// umask only clears bits, so a mode with none of the umask's bits and no special bits needs
+// no chmod after. Until then, and otherwise, a file is its owner's alone.
+func createMode(n snapshot.Node) (uint32, bool) {
+	want := unixMode(n.Mode)
+	mask := processUmask()
+	if mask < 0 || want&^0o777 != 0 || want&uint32(mask) != 0 {
+		return 0o600, false
+	}
+	return want, true
+}
+
+// processUmask is this process's umask, or -1 where the kernel does not say (before Linux
+// 4.7); reading it with umask(2) would change it for a moment under every other goroutine.
+var processUmask = sync.OnceValue(func() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return -1
+			}
+			return int(mask)
+		}
+	}
+	return -1
+})
