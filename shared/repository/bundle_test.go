@@ -29,6 +29,21 @@ func saveRecords(t *testing.T, r *Repository, from, n int) []ID {
 	return ids
 }
 
+// countedRepository is a new repository in a directory, with its reads counted.
+func countedRepository(t *testing.T) (storage.Backend, *gets, *Repository) {
+	t.Helper()
+	fs, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &gets{Backend: fs}
+	r, err := Init(context.Background(), be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, be, r
+}
+
 func listed(t *testing.T, r *Repository) (count, sum int) {
 	t.Helper()
 	problems, err := LoadFiles(context.Background(), r, SnapshotFile, func(_ ID, v *record) { count++; sum += v.N })
@@ -55,15 +70,7 @@ func bundleNames(t *testing.T, be storage.Backend) []string {
 // listed though the bundle still carries it; a lister that may not write reads all the same.
 func TestAColdListingReadsABundleInsteadOfEveryRecord(t *testing.T) {
 	ctx := context.Background()
-	fs, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := &gets{Backend: fs}
-	r, err := Init(ctx, be, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs, be, r := countedRepository(t)
 	const n = bundleAfter + 200
 	ids := saveRecords(t, r, 0, n)
 	open := func(be storage.Backend) *Repository {
@@ -125,15 +132,7 @@ func TestAColdListingReadsABundleInsteadOfEveryRecord(t *testing.T) {
 // named by its own hash is not read at all.
 func TestABundleIsBelievedOnlyForWhatItsBytesProve(t *testing.T) {
 	ctx := context.Background()
-	fs, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := &gets{Backend: fs}
-	r, err := Init(ctx, be, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs, be, r := countedRepository(t)
 	const n = bundleAfter + 100
 	ids := saveRecords(t, r, 0, n)
 	var records [][]byte
