@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -276,6 +277,7 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 		b = r.loadBundles(ctx, ids)
 	}
 	rebundle := b != nil && b.worthWriting(ids)
+	var kept atomic.Int64 // bytes kept for the bundle: no more than it takes
 	// Records are read a few at a time: thousands of them, one request each, would otherwise
 	// take as many round trips. Each failure is its record's own and stops nothing.
 	type loaded struct {
@@ -297,7 +299,7 @@ func LoadSealedFiles[T any](ctx context.Context, r *Repository, kind FileKind, k
 			v := new(T)
 			sealing, err := r.decodeFile(kind, id, stored, v)
 			out[i] = loaded{v: v, sealing: sealing, err: err}
-			if rebundle && contentID(stored) == id {
+			if rebundle && contentID(stored) == id && kept.Add(int64(len(stored))) <= maxBundle {
 				out[i].stored = stored
 			}
 			return nil
