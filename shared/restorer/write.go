@@ -62,7 +62,7 @@ func writeWhole(fs *fileState, data []byte, zero bool) error {
 
 // writeAt writes one blob of a file that has several.
 func writeAt(path string, data []byte, offset int64) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
