@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
+
+	"github.com/swarmbackup/swarmbackup/shared/wire"
 )
 
 // Index files are stored in a binary form: decoding JSON cost about 3.6 µs a blob, most of an
@@ -88,90 +89,37 @@ func decodeIndexFile(plain []byte) (*indexFile, error) {
 	return f, nil
 }
 
-var errIndexTruncated = errors.New("truncated")
-
-// indexReader reads the binary form, remembering the first failure.
-type indexReader struct {
-	rest []byte
-	err  error
-}
-
-func (r *indexReader) uvarint(limit uint64) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.rest)
-	if n <= 0 {
-		r.err = errIndexTruncated
-		return 0
-	}
-	if v > limit {
-		r.err = fmt.Errorf("a number (%d) beyond %d", v, limit)
-		return 0
-	}
-	r.rest = r.rest[n:]
-	return v
-}
-
-// count reads how many items of at least size bytes follow, refusing more than the rest holds.
-func (r *indexReader) count(size int) int {
-	return int(r.uvarint(uint64(len(r.rest) / size)))
-}
-
-func (r *indexReader) bytes(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.rest) {
-		r.err = errIndexTruncated
-		return nil
-	}
-	b := r.rest[:n]
-	r.rest = r.rest[n:]
-	return b
-}
-
-func (r *indexReader) id() (id ID) {
-	copy(id[:], r.bytes(len(id)))
-	return id
-}
-
 func decodeBinaryIndex(data []byte) (*indexFile, error) {
-	r := &indexReader{rest: data}
-	f := &indexFile{Packs: make([]indexPack, r.count(minPackBytes))}
+	r := wire.NewReader(data)
+	f := &indexFile{Packs: make([]indexPack, r.Count(minPackBytes))}
 	for i := range f.Packs {
 		p := &f.Packs[i]
-		p.ID = r.id()
-		p.Size = int64(r.uvarint(1 << 62))
-		p.Control = r.uvarint(packControl)&packControl != 0
-		p.Node = string(r.bytes(int(r.uvarint(maxNodeName))))
-		p.Blobs = make([]indexBlob, r.count(minBlobBytes))
+		copy(p.ID[:], r.Bytes(uint64(len(p.ID))))
+		p.Size = int64(r.UvarintAtMost(1 << 62))
+		p.Control = r.UvarintAtMost(packControl)&packControl != 0
+		p.Node = string(r.Bytes(r.UvarintAtMost(maxNodeName)))
+		p.Blobs = make([]indexBlob, r.Count(minBlobBytes))
 		for j := range p.Blobs {
 			b := &p.Blobs[j]
-			t := r.bytes(1)
-			if t != nil {
-				b.Type = BlobType(t[0])
-			}
-			b.ID = r.id()
-			b.Offset = uint32(r.uvarint(1<<32 - 1))
-			b.Length = uint32(r.uvarint(1<<32 - 1))
-			b.RawLength = uint32(r.uvarint(1<<32 - 1))
+			b.Type = BlobType(r.Byte())
+			copy(b.ID[:], r.Bytes(uint64(len(b.ID))))
+			b.Offset, b.Length, b.RawLength = r.Uint32(), r.Uint32(), r.Uint32()
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 	}
-	if n := r.count(len(ID{})); n > 0 {
+	if n := r.Count(len(ID{})); n > 0 {
 		f.Supersedes = make([]ID, n)
 		for i := range f.Supersedes {
-			f.Supersedes[i] = r.id()
+			copy(f.Supersedes[i][:], r.Bytes(uint64(len(ID{}))))
 		}
 	}
-	if r.err == nil && len(r.rest) > 0 {
-		r.err = fmt.Errorf("%d bytes after the end", len(r.rest))
+	if r.Err() == nil && r.Len() > 0 {
+		r.Fail(fmt.Errorf("%d bytes after the end", r.Len()))
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 
 	"github.com/swarmbackup/swarmbackup/shared/repository"
+	"github.com/swarmbackup/swarmbackup/shared/wire"
 )
 
 // Trees are stored in a compact binary form: a backup of a million files writes, and its
@@ -80,109 +81,49 @@ func appendString(b []byte, s string) []byte {
 
 var errTreeTruncated = errors.New("tree: truncated or malformed")
 
-// treeReader reads the binary form; the first failure sticks, and every length is checked
-// against what is left, so that no input makes it allocate more than the input's size.
-type treeReader struct {
-	b   []byte
-	err error
-}
-
-func (r *treeReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errTreeTruncated
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *treeReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errTreeTruncated
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *treeReader) bytes(n uint64) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.err = errTreeTruncated
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *treeReader) uint32() uint32 {
-	v := r.uvarint()
-	if v > 1<<32-1 {
-		r.err = errTreeTruncated
-	}
-	return uint32(v)
-}
-
-func (r *treeReader) id() (id repository.ID) {
-	copy(id[:], r.bytes(uint64(len(id))))
-	return id
-}
-
 func decodeBinary(data []byte) (*Tree, error) {
-	r := &treeReader{b: data[1:]}
-	count := r.uvarint()
+	r := wire.NewReader(data[1:])
 	// Every node takes at least 17 bytes: no count beyond that is believed.
-	if r.err != nil || count > uint64(len(r.b))/17 {
+	count := r.Count(17)
+	if r.Err() != nil {
 		return nil, errTreeTruncated
 	}
 	t := &Tree{Nodes: make([]Node, count)}
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
-		n.Name = string(r.bytes(r.uvarint()))
-		code := r.bytes(1)
-		if r.err == nil && int(code[0]) >= len(typeCodes) {
-			return nil, errors.New("tree: unknown type code")
-		}
-		if r.err == nil {
-			n.Type = typeCodes[code[0]]
-		}
-		n.Mode = fs.FileMode(r.uint32())
-		n.UID, n.GID = r.uint32(), r.uint32()
-		n.ModTime, n.ChangeTime, n.AccessTime = r.varint(), r.varint(), r.varint()
-		n.Inode, n.DeviceID, n.Links, n.Size = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-		if blobs := r.uvarint(); blobs > 0 {
-			if blobs > uint64(len(r.b))/32 {
-				return nil, errTreeTruncated
+		n.Name = string(r.Bytes(r.Uvarint()))
+		if code := r.Byte(); r.Err() == nil {
+			if int(code) >= len(typeCodes) {
+				return nil, errors.New("tree: unknown type code")
 			}
+			n.Type = typeCodes[code]
+		}
+		n.Mode = fs.FileMode(r.Uint32())
+		n.UID, n.GID = r.Uint32(), r.Uint32()
+		n.ModTime, n.ChangeTime, n.AccessTime = r.Varint(), r.Varint(), r.Varint()
+		n.Inode, n.DeviceID, n.Links, n.Size = r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
+		if blobs := r.Count(32); blobs > 0 {
 			n.Content = make([]repository.ID, blobs)
 			for k := range n.Content {
-				n.Content[k] = r.id()
+				copy(n.Content[k][:], r.Bytes(32))
 			}
 		}
-		if sub := r.bytes(1); r.err == nil && sub[0] == 1 {
-			id := r.id()
+		switch r.Byte() {
+		case 1:
+			var id repository.ID
+			copy(id[:], r.Bytes(uint64(len(id))))
 			n.Subtree = &id
-		} else if r.err == nil && sub[0] != 0 {
+		case 0:
+		default:
+			r.Fail(errTreeTruncated)
+		}
+		n.LinkTarget = string(r.Bytes(r.Uvarint()))
+		n.Rdev = r.Uvarint()
+		if r.Err() != nil {
 			return nil, errTreeTruncated
 		}
-		n.LinkTarget = string(r.bytes(r.uvarint()))
-		n.Rdev = r.uvarint()
-		if r.err != nil {
-			return nil, r.err
-		}
 	}
-	if len(r.b) != 0 {
+	if r.Len() != 0 {
 		return nil, errTreeTruncated
 	}
 	return t, nil
