@@ -5,6 +5,7 @@ package archiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -69,10 +70,11 @@ const maxWarnings = 100
 
 // Archiver backs up one directory tree.
 type Archiver struct {
-	repo *repository.Repository
-	src  Source
-	opts Options
-	work *errgroup.Group // file jobs; its context ends at the first failure
+	repo  *repository.Repository
+	src   Source
+	opts  Options
+	work  *errgroup.Group // file jobs; its context ends at the first failure
+	walks *errgroup.Group // directories walked beside the caller's walk, in the same context
 	// store is the caller's context, for blob saves: the repository uploads full packs in
 	// the background until the caller's Flush, beyond the end of the job group's context.
 	store context.Context
@@ -112,18 +114,34 @@ func SnapshotFrom(ctx context.Context, repo *repository.Repository, src Source, 
 	}
 	work, wctx := errgroup.WithContext(ctx)
 	work.SetLimit(opts.Workers)
-	a := &Archiver{repo: repo, src: src, opts: opts, work: work, store: ctx}
+	walks, wctx := errgroup.WithContext(wctx)
+	walks.SetLimit(opts.Workers)
+	a := &Archiver{repo: repo, src: src, opts: opts, work: work, walks: walks, store: ctx}
 	a.bufs.New = func() any { b := make([]byte, 2*chunkMax); return &b }
 	id, err := a.saveDir(wctx, ".", parent)
-	// A failed file job cancels the walk: its error, not the walk's, says what went wrong.
-	if werr := work.Wait(); werr != nil {
-		err = werr
-	}
+	// Walkers start file jobs, so they end first.
+	walkErr := walks.Wait()
+	err = cause(work.Wait(), walkErr, err)
 	if err != nil {
 		return Result{}, err
 	}
 	a.report()
 	return Result{Tree: id, Root: root, Stats: a.stats(), Warnings: a.warnings}, nil
+}
+
+// cause picks the error that says what went wrong: a failure anywhere cancels the rest, whose
+// errors then only say they were cancelled.
+func cause(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (a *Archiver) stats() snapshot.Stats {
@@ -151,20 +169,25 @@ func (a *Archiver) report() {
 	}
 }
 
-// pending is a file node whose content is still being stored.
+// pending is an entry whose content is still being stored: a file's chunks, or the
+// listings below a directory.
 type pending struct {
 	node *snapshot.Node
 	done chan error
 }
 
 // saveDir stores the listing of the directory rel after all its entries; the parent tree,
-// when known, lets unchanged files through without reading them. An error that says rel
-// itself vanished or changed type is for the caller to skip.
+// when known, lets unchanged files through without reading them. Files are stored by the
+// file jobs, subdirectories walked by another walker when one is free (else right here),
+// so that a directory waiting on its last large file does not hold up its siblings. An
+// error that says rel itself vanished or changed type is for the caller to skip.
 func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tree) (repository.ID, error) {
 	nodes, err := a.src.List(rel)
 	if err != nil {
 		return repository.ID{}, err
 	}
+	// Pending entries point into tree.Nodes, so it must never grow beyond its capacity: it
+	// is sized for every entry up front.
 	tree := &snapshot.Tree{Nodes: make([]snapshot.Node, 0, len(nodes))}
 	var waits []pending
 	for _, node := range nodes {
@@ -178,22 +201,33 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 			if err != nil {
 				return repository.ID{}, fmt.Errorf("read the parent's listing of %s: %w", path, err)
 			}
-			id, err := a.saveDir(ctx, path, sub)
-			if skippable(err) {
-				a.skip(path, err)
-				continue
+			tree.Nodes = append(tree.Nodes, node)
+			p := pending{node: &tree.Nodes[len(tree.Nodes)-1], done: make(chan error, 1)}
+			waits = append(waits, p)
+			walk := func() error {
+				id, err := a.saveDir(ctx, path, sub)
+				if err == nil {
+					p.node.Subtree = &id
+					a.dirs.Add(1)
+				}
+				p.done <- err
+				if skippable(err) {
+					return nil // left out with a warning, below
+				}
+				return err
 			}
-			if err != nil {
-				return repository.ID{}, err
+			if !a.walks.TryGo(walk) {
+				if err := walk(); err != nil {
+					return repository.ID{}, err
+				}
 			}
-			node.Subtree = &id
-			a.dirs.Add(1)
 		case snapshot.TypeFile:
 			a.files.Add(1)
 			if old := parent.Find(node.Name); reusable(a.repo, old, &node) {
 				node.Content = old.Content
 				a.bytes.Add(node.Size)
 				a.maybeReport()
+				tree.Nodes = append(tree.Nodes, node)
 				break
 			}
 			tree.Nodes = append(tree.Nodes, node)
@@ -208,12 +242,10 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 				}
 				return err
 			})
-			continue
+		default:
+			tree.Nodes = append(tree.Nodes, node)
 		}
-		tree.Nodes = append(tree.Nodes, node)
 	}
-	// Nodes may be appended after a pending pointer was taken, so the slice must not grow
-	// beyond its capacity: it was sized for every entry up front.
 	var vanished map[string]bool
 	for _, p := range waits {
 		err := <-p.done
@@ -247,11 +279,12 @@ func (a *Archiver) saveDir(ctx context.Context, rel string, parent *snapshot.Tre
 
 func (a *Archiver) skip(path string, err error) {
 	a.skipped.Add(1)
+	// Walkers skip entries at once; the caller's callback is told one at a time.
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if len(a.warnings) < maxWarnings {
 		a.warnings = append(a.warnings, fmt.Sprintf("%s: %v", path, err))
 	}
-	a.mu.Unlock()
 	if a.opts.Skipped != nil {
 		a.opts.Skipped(path, err)
 	}

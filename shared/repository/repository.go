@@ -285,7 +285,9 @@ func newRepository(be storage.Backend, cfg repoConfig, mk masterKey, keyName str
 
 // newHandle builds a handle on an opened repository, with an empty index and buffers of its own.
 func newHandle(be storage.Backend, cfg repoConfig, shared *compartment) (*Repository, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	// Two encoders, made on first use (about 300 KiB each): the archiver's two file workers
+	// compress at once instead of queueing for one.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 	if err != nil {
 		return nil, err
 	}
