@@ -199,11 +199,8 @@ func TestAFailedSnapshotLeavesNoFileJobRunning(t *testing.T) {
 	for i := range 6 {
 		write(t, filepath.Join(vol, fmt.Sprintf("b%d", i)), randomBytes(1<<20))
 	}
-	live, err := archiver.Dir(vol)
-	must(t, err)
-	defer live.Close()
-	src := &failingSource{Source: live}
-	_, err = archiver.SnapshotFrom(context.Background(), openRepo(t), src, archiver.Options{})
+	src := &failingSource{Source: openLive(t, vol)}
+	_, err := archiver.SnapshotFrom(context.Background(), openRepo(t), src, archiver.Options{})
 	if !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("snapshot: %v, want the permission error", err)
 	}

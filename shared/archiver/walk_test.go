@@ -14,6 +14,15 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
 )
 
+// openLive opens dir as a live source for the length of the test.
+func openLive(t *testing.T, dir string) *archiver.LiveDir {
+	t.Helper()
+	live, err := archiver.Dir(dir)
+	must(t, err)
+	t.Cleanup(func() { live.Close() })
+	return live
+}
+
 // gatedSource holds the opens of files below gateFiles until the directory gateDir has been
 // listed; the listing of gateDir fails when fail is set.
 type gatedSource struct {
@@ -53,10 +62,7 @@ func TestTheWalkGoesOnWhileADirectoryWaitsForItsFiles(t *testing.T) {
 	vol := t.TempDir()
 	write(t, filepath.Join(vol, "a/big.bin"), randomBytes(1<<20))
 	write(t, filepath.Join(vol, "b/small.txt"), []byte("small"))
-	live, err := archiver.Dir(vol)
-	must(t, err)
-	defer live.Close()
-	src := &gatedSource{Source: live, gateFiles: "a", gateDir: "b", listed: make(chan struct{})}
+	src := &gatedSource{Source: openLive(t, vol), gateFiles: "a", gateDir: "b", listed: make(chan struct{})}
 
 	r := openRepo(t)
 	res, err := archiver.SnapshotFrom(context.Background(), r, src, archiver.Options{})
@@ -76,11 +82,8 @@ func TestAFailedWalkReportsItsOwnError(t *testing.T) {
 	for i := range 4 {
 		write(t, filepath.Join(vol, fmt.Sprintf("b/f%d", i)), randomBytes(1<<20))
 	}
-	live, err := archiver.Dir(vol)
-	must(t, err)
-	defer live.Close()
-	src := &gatedSource{Source: live, gateFiles: "b", gateDir: "a/x", fail: true, listed: make(chan struct{})}
-	_, err = archiver.SnapshotFrom(context.Background(), openRepo(t), src, archiver.Options{})
+	src := &gatedSource{Source: openLive(t, vol), gateFiles: "b", gateDir: "a/x", fail: true, listed: make(chan struct{})}
+	_, err := archiver.SnapshotFrom(context.Background(), openRepo(t), src, archiver.Options{})
 	if !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("snapshot: %v, want the permission error of a/x", err)
 	}
