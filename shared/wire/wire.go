@@ -36,25 +36,17 @@ func (r *Reader) Fail(err error) {
 }
 
 // Uvarint reads an unsigned varint.
-func (r *Reader) Uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.rest)
-	if n <= 0 {
-		r.err = ErrMalformed
-		return 0
-	}
-	r.rest = r.rest[n:]
-	return v
-}
+func (r *Reader) Uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
 // Varint reads a signed varint.
-func (r *Reader) Varint() int64 {
+func (r *Reader) Varint() int64 { return readVarint(r, binary.Varint) }
+
+// readVarint reads one number with decode, one of encoding/binary's varint decoders.
+func readVarint[T uint64 | int64](r *Reader, decode func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(r.rest)
+	v, n := decode(r.rest)
 	if n <= 0 {
 		r.err = ErrMalformed
 		return 0
