@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/config"
@@ -255,38 +255,30 @@ func rawUpload(ctx context.Context, e *env, bucket, dir string) error {
 	if err != nil {
 		return err
 	}
-	paths := make(chan string)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range paths {
-				rel, _ := filepath.Rel(dir, p)
-				if _, err := client.FPutObject(ctx, bucket, rel, p, minio.PutObjectOptions{}); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	// Sixteen uploads at once, the first failure stopping the rest.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			paths <- p
+		if err != nil || !d.Type().IsRegular() {
+			return err
 		}
-		return err
+		if gctx.Err() != nil {
+			return filepath.SkipAll
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			_, err := client.FPutObject(gctx, bucket, rel, p, minio.PutObjectOptions{})
+			return err
+		})
+		return nil
 	})
-	close(paths)
-	wg.Wait()
-	if err != nil {
-		return err
+	if werr := g.Wait(); werr != nil {
+		return werr
 	}
-	return firstErr
+	return err
 }
 
 // kopiaRestoreLatest restores the newest kopia snapshot: kopia restores by snapshot ID.
