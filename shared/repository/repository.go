@@ -346,6 +346,9 @@ func (r *Repository) Fork() (*Repository, error) {
 // Hash returns the ID data would have as a blob.
 func (r *Repository) Hash(data []byte) ID { return r.sealer.hash.sum(data) }
 
+// ChunkKey is the key content-defined chunking uses for what this handle stores.
+func (r *Repository) ChunkKey() []byte { return r.sealer.chunkKey }
+
 // HasBlob reports whether a blob is stored or on its way.
 func (r *Repository) HasBlob(id ID) bool {
 	if _, ok := r.idx.lookup(id); ok {

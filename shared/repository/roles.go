@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/zeebo/blake3"
 )
 
 // Keys have roles. A full key reads and writes everything. A key of the volumes role, for the
@@ -62,10 +64,13 @@ const maxNodeName = 128
 
 // compartment seals and hashes what one set of keys protects.
 type compartment struct {
-	crypt   *crypter
-	hash    hasher
-	control bool   // the control-plane compartment
-	node    string // the compartment of this node's own volumes
+	crypt *crypter
+	hash  hasher
+	// chunkKey keys where content-defined chunks are cut, so that the sizes of a
+	// compartment's blobs do not tell those without its keys which known files it holds.
+	chunkKey []byte
+	control  bool   // the control-plane compartment
+	node     string // the compartment of this node's own volumes
 }
 
 func newCompartment(encrypt, hash []byte) (*compartment, error) {
@@ -77,7 +82,15 @@ func newCompartment(encrypt, hash []byte) (*compartment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &compartment{crypt: c, hash: h}, nil
+	return &compartment{crypt: c, hash: h, chunkKey: chunkKey(hash)}, nil
+}
+
+// chunkKey is derived from the compartment's hash key: every writer that holds the one
+// holds the other, and the repository stores nothing more.
+func chunkKey(hashKey []byte) []byte {
+	key := make([]byte, 32)
+	blake3.DeriveKey("swarmbackup 2026-12-01 chunk boundaries", hashKey, key)
+	return key
 }
 
 // nodeKeys derives a node's compartment keys from the control plane's: whoever holds those
