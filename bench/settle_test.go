@@ -29,3 +29,19 @@ func TestDirtyPagesAreRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBusyTimeLeavesOutIdleIOWaitAndSteal(t *testing.T) {
+	busy, total, err := parseCPULine("cpu  100 5 20 1000 30 2 3 40 0 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy != 130 || total != 1200 {
+		t.Errorf("busy %d of %d, want 130 of 1200", busy, total)
+	}
+	if _, _, err := parseCPULine("intr 1 2 3"); err == nil {
+		t.Error("a line that is not the machine's was read")
+	}
+	if _, _, err := cpuTimes(); err != nil {
+		t.Fatal(err)
+	}
+}
