@@ -94,9 +94,23 @@ func TestAStorageOutageMidSnapshotAndMidRestoreLosesNothing(t *testing.T) {
 	if err := restore.Start(); err != nil {
 		t.Fatal(err)
 	}
-	l.eventually("the restore to write its first bytes", 60*time.Second, func() bool { return written(staging) > 0 })
+	// The restore of 300 MB takes about a second here: watch closely, or it may have ended
+	// before the storage goes away.
+	ended := make(chan error, 1)
+	go func() { ended <- restore.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for written(staging) == 0 {
+		select {
+		case err := <-ended:
+			t.Fatalf("the restore ended (%v) before it wrote into its staging directory: %s", err, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("timed out after 1m0s waiting for the restore to write its first bytes")
+		}
+	}
 	l.minio("stop")
-	if err := restore.Wait(); err == nil {
+	if err := <-ended; err == nil {
 		t.Fatal("the restore succeeded although the storage went away in the middle")
 	}
 	if msg := strings.TrimSpace(stderr.String()); !strings.Contains(msg, endpoint) || strings.Contains(msg, "\n") {
