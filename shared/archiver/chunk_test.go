@@ -70,3 +70,29 @@ func TestChunkBoundariesDependOnTheRepositorysKey(t *testing.T) {
 		t.Errorf("two repositories cut the same file into the same chunk sizes: %v", a)
 	}
 }
+
+func TestAnOverwrittenRegionStoresLittleMoreThanItself(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	data := make([]byte, 32<<20)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	src := t.TempDir()
+	path := filepath.Join(src, "disk.img")
+	write(t, path, data)
+	r := openRepo(t)
+	first := backup(t, r, src, nil)
+
+	region := data[12<<20 : 14<<20]
+	for i := range region {
+		region[i] = byte(rng.Uint32())
+	}
+	write(t, path, data)
+	second := backup(t, r, src, first)
+
+	// The chunks around the region are new as well, until the cut points fall back in step
+	// with the old ones.
+	if second.Stats.BytesNew > 3<<20 {
+		t.Errorf("2 MiB overwritten stored %d new bytes, want the region and a few chunks around it", second.Stats.BytesNew)
+	}
+}
