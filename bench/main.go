@@ -469,7 +469,7 @@ func render(ps []peer, res map[string]*results, runs int) rendered {
 		"then about 1%% changed (appended logs, 200 rewritten small files, 2 MiB overwritten in a large file, a new 4 MiB file). "+
 		"Medians of %d runs, the fastest and slowest in brackets; the peers take turns within each run, each run "+
 		"starting with the next one; before each timed step what earlier steps wrote is flushed and its writeback "+
-		"waited for; a fresh bucket per run; each restore goes into a fresh 16 GiB ext4 and is checked byte for byte.\n\n",
+		"waited for, then the processors going quiet; a fresh bucket per run; each restore goes into a fresh 16 GiB ext4 and is checked byte for byte.\n\n",
 		datasetBytes>>20, largeFiles, largeSize>>20, logFiles, logSize>>20, smallFiles, runs)
 	b.WriteString("| peer | full backup | incremental | restore | peak RSS | bucket after full | incremental upload |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range ps {
