@@ -36,6 +36,9 @@ func indexMemory(ctx context.Context, work string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkReport(*out); err != nil {
+		return err
+	}
 	repo := filepath.Join(work, fmt.Sprintf("index-%d", *blobs))
 	if err := makeIndexRepo(ctx, repo, *blobs); err != nil {
 		return err

@@ -26,6 +26,9 @@ func pruneSpace(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkReport(*out); err != nil {
+		return err
+	}
 	type sizes struct{ before, after []int64 }
 	got := map[string]*sizes{}
 	var names []string
@@ -150,6 +153,19 @@ func pruneRun(ctx context.Context, e *env, files, run int) ([]*contender, int64,
 		c.after = bucketSize(ctx, client, c.bucket)
 	}
 	return cs, kept, nil
+}
+
+// checkReport checks, before a run of many minutes, that its report can be appended to out:
+// to an existing file (a mistyped name is not created).
+func checkReport(out string) error {
+	if out == "" {
+		return nil
+	}
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("-out: the report is appended to an existing file: %w", err)
+	}
+	return f.Close()
 }
 
 // appendReport appends a report's section to the file out, or writes it to stderr when out

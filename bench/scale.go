@@ -113,6 +113,9 @@ func scale(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkReport(*out); err != nil {
+		return err
+	}
 	data := filepath.Join(e.work, "scale-data")
 	if err := os.RemoveAll(e.work); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"testing"
 )
@@ -43,5 +44,22 @@ func TestBusyTimeLeavesOutIdleIOWaitAndSteal(t *testing.T) {
 	}
 	if _, _, err := cpuTimes(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAMissingReportFileIsRefusedBeforeTheRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := checkReport(dir + "/missing.md"); err == nil {
+		t.Error("a report file that does not exist was accepted")
+	}
+	existing := dir + "/BENCHMARKS.md"
+	if err := os.WriteFile(existing, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkReport(existing); err != nil {
+		t.Error(err)
+	}
+	if err := checkReport(""); err != nil {
+		t.Error(err)
 	}
 }
