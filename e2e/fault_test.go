@@ -98,16 +98,11 @@ func TestAStorageOutageMidSnapshotAndMidRestoreLosesNothing(t *testing.T) {
 	// before the storage goes away.
 	ended := make(chan error, 1)
 	go func() { ended <- restore.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for written(staging) == 0 {
-		select {
-		case err := <-ended:
-			t.Fatalf("the restore ended (%v) before it wrote into its staging directory: %s", err, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("timed out after 1m0s waiting for the restore to write its first bytes")
-		}
+	switch met, done, err := untilOrEnded(ended, 60*time.Second, func() bool { return written(staging) > 0 }); {
+	case done:
+		t.Fatalf("the restore ended (%v) before it wrote into its staging directory: %s", err, stderr.String())
+	case !met:
+		t.Fatal("timed out after 1m0s waiting for the restore to write its first bytes")
 	}
 	l.minio("stop")
 	if err := <-ended; err == nil {

@@ -27,15 +27,7 @@ func TestAnInterruptedInspectLeavesNoDecryptedStateBehind(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		// Interrupt once the backup is being decrypted, as a person at the terminal would.
-		deadline := time.Now().Add(30 * time.Second)
-		var ended bool
-		for !decrypting(tmp) && !ended && time.Now().Before(deadline) {
-			select {
-			case <-done:
-				ended = true
-			case <-time.After(time.Millisecond):
-			}
-		}
+		_, ended, _ := untilOrEnded(done, 30*time.Second, func() bool { return decrypting(tmp) })
 		if !ended {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 			select {

@@ -195,6 +195,25 @@ func (l *lab) eventually(what string, timeout time.Duration, ok func() bool) {
 	}
 }
 
+// untilOrEnded watches a command that runs while ok is awaited: it polls ok every
+// millisecond, since the command may run for only a second, until ok holds (met), the
+// command ends first (ended, with the result of its Wait, which it takes from done), or
+// timeout passes (neither).
+func untilOrEnded(done <-chan error, timeout time.Duration, ok func() bool) (met, ended bool, err error) {
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false, false, nil
+		}
+		select {
+		case err := <-done:
+			return false, true, err
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return true, false, nil
+}
+
 func (l *lab) poll(timeout time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !ok() {
