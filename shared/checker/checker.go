@@ -121,7 +121,13 @@ func (c *check) checkPacks(ctx context.Context) error {
 		got, ok := stored[id]
 		switch {
 		case !ok:
-			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is missing", id.Short()))
+			// Reported even when no snapshot needs it: a backup takes what the index lists as
+			// stored, and would refer to blobs in it without storing them again.
+			what := fmt.Sprintf("pack %s is missing", id.Short())
+			c.markPack(blobsOf[id], what)
+			if len(blobsOf[id]) > 0 {
+				c.problem(Problem{What: fmt.Sprintf("%s (the index lists %d blobs in it)", what, len(blobsOf[id]))})
+			}
 		case got != size:
 			c.markPack(blobsOf[id], fmt.Sprintf("pack %s is %d bytes, the index says %d", id.Short(), got, size))
 		case c.opts.ReadData && c.canRead(blobsOf[id]):

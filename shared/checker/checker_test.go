@@ -152,6 +152,39 @@ func TestAMissingPackIsFoundWithoutReadingData(t *testing.T) {
 	}
 }
 
+// A pack the index lists is reported missing even when no snapshot needs what it held: the
+// next backup would take those blobs as stored, and refer to them without storing them.
+func TestAMissingPackNoSnapshotNeedsIsReported(t *testing.T) {
+	be, _ := fixture(t)
+	ctx := context.Background()
+	r, err := repository.Open(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 10<<10)
+	_, _ = rand.Read(data)
+	id, _, err := r.SaveBlob(ctx, repository.DataBlob, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pack repository.ID
+	r.Blobs(func(bi repository.BlobInfo) {
+		if bi.ID == id {
+			pack = bi.Pack
+		}
+	})
+	if err := be.Delete(ctx, "data/"+pack.String()[:2]+"/"+pack.String()); err != nil {
+		t.Fatal(err)
+	}
+	rep := check(t, be, false)
+	if rep.OK() || !strings.Contains(rep.Problems[0].String(), "pack "+pack.Short()+" is missing") {
+		t.Errorf("problems: %v", rep.Problems)
+	}
+}
+
 func TestADamagedSnapshotRecordIsReported(t *testing.T) {
 	be, sn := fixture(t)
 	ctx := context.Background()

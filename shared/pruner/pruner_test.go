@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,5 +348,76 @@ func TestPruneKeepsOrForgetsASetWhole(t *testing.T) {
 	}
 	if !have[loose.ID.String()] {
 		t.Error("the loose snapshot, newest of its chain, was forgotten")
+	}
+}
+
+// keepIndexFiles is storage on which removing an index file fails, as it does for a prune
+// killed between writing the index that replaces the old files and removing them.
+type keepIndexFiles struct{ storage.Backend }
+
+func (b keepIndexFiles) Delete(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, string(repository.IndexFile)+"/") {
+		return errors.New("killed")
+	}
+	return b.Backend.Delete(ctx, name)
+}
+
+// A prune that dies after writing the new index leaves the files it replaces in place. The
+// next prune replaces the new file in turn, and must take them with it: left behind, they
+// would count again once nothing names them as replaced, and send readers to the packs that
+// prune removed. Each backup adds a directory, so the kept snapshot needs trees from every
+// older one's packs, which the prunes repack.
+func TestAPruneAfterAKilledOneLeavesNoIndexOfRemovedPacks(t *testing.T) {
+	ctx := context.Background()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Init(ctx, be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	var newest *snapshot.Snapshot
+	for gen := range 4 {
+		for i := range 3 {
+			data := make([]byte, 50<<10)
+			_, _ = rand.Read(data)
+			p := filepath.Join(src, fmt.Sprintf("gen%d", gen), fmt.Sprintf("d%d", i), "f")
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if newest, err = backup.Run(ctx, repo, backup.Source{Kind: snapshot.KindVolume, Name: "db", Path: src}, backup.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed, err := repository.Open(ctx, keepIndexFiles{be}, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pruner.Prune(ctx, killed, pruner.Options{Policy: retention.Policy{Last: 1}}); err == nil {
+		t.Fatal("the prune went on after failing to remove the old index files")
+	}
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PacksUnindexed == 0 {
+		t.Fatal("the second prune found none of the packs the first one dropped from the index")
+	}
+	r := open(t, be)
+	rep, err := checker.Check(ctx, r, checker.Options{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Packs != countPacks(t, be) {
+		t.Fatalf("verify after a killed prune and the next one: %d packs indexed, %d stored, problems %v", rep.Packs, countPacks(t, be), rep.Problems)
+	}
+	if _, err := restorer.Restore(ctx, r, newest.Tree, filepath.Join(t.TempDir(), "r"), restorer.Options{}); err != nil {
+		t.Fatalf("the kept snapshot: %v", err)
 	}
 }

@@ -519,6 +519,13 @@ func (r *Repository) readIndexFiles(ctx context.Context, ids []ID, take func(*in
 // deleting them leaves a consistent index. Index files that could not be read are left in
 // place, for a later repair.
 func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
+	// Files an earlier file replaced, left by a prune that died before removing them, are
+	// replaced again: only a stored file names them, and once the one that does is replaced
+	// in its turn they would count again, listing packs removed since.
+	listed, _, err := r.listIndex(ctx)
+	if err != nil {
+		return err
+	}
 	dropped := map[ID]bool{}
 	for _, id := range drop {
 		dropped[id] = true
@@ -533,6 +540,11 @@ func (r *Repository) RewriteIndex(ctx context.Context, drop []ID) error {
 	})
 	r.mu.Lock()
 	supersedes := append([]ID(nil), r.indexFiles...)
+	for _, id := range listed {
+		if r.supersededIndex[id] {
+			supersedes = append(supersedes, id)
+		}
+	}
 	r.mu.Unlock()
 	var packs []indexPack
 	for pack, blobs := range byPack {
