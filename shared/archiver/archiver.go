@@ -369,16 +369,22 @@ func (a *Archiver) saveFile(ctx context.Context, path string, node *snapshot.Nod
 }
 
 func (a *Archiver) chunkRest(r io.Reader, path string, bufp *[]byte, store func([]byte) error) error {
+	return chunk(namedReader{r, path}, a.repo.ChunkKey(), *bufp, store)
+}
+
+// chunk cuts what r holds into chunks where key puts the cut points, and hands each to store;
+// buf holds at least chunkMax bytes.
+func chunk(r io.Reader, key, buf []byte, store func([]byte) error) error {
 	c, err := chunkers.NewChunkerBuffer(algorithm, r, &chunkers.ChunkerOpts{
-		MinSize: chunkMin, NormalSize: chunkNormal, MaxSize: chunkMax, Key: a.repo.ChunkKey(),
-	}, *bufp)
+		MinSize: chunkMin, NormalSize: chunkNormal, MaxSize: chunkMax, Key: key,
+	}, buf)
 	if err != nil {
 		return err
 	}
 	for {
 		chunk, err := c.Next()
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("read %s: %w", path, err)
+			return err
 		}
 		if len(chunk) > 0 {
 			if serr := store(chunk); serr != nil {
@@ -389,4 +395,18 @@ func (a *Archiver) chunkRest(r io.Reader, path string, bufp *[]byte, store func(
 			return nil
 		}
 	}
+}
+
+// namedReader says which file a read error came from.
+type namedReader struct {
+	r    io.Reader
+	path string
+}
+
+func (n namedReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("read %s: %w", n.path, err)
+	}
+	return k, err
 }
