@@ -369,6 +369,29 @@ func (b keepIndexFiles) Delete(ctx context.Context, name string) error {
 // older one's packs, which the prunes repack.
 func TestAPruneAfterAKilledOneLeavesNoIndexOfRemovedPacks(t *testing.T) {
 	ctx := context.Background()
+	be, newest := growingHistory(t)
+	killed, err := repository.Open(ctx, keepIndexFiles{be}, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pruner.Prune(ctx, killed, pruner.Options{Policy: retention.Policy{Last: 1}}); err == nil {
+		t.Fatal("the prune went on after failing to remove the old index files")
+	}
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PacksUnindexed == 0 {
+		t.Fatal("the second prune found none of the packs the first one dropped from the index")
+	}
+	intactAfter(t, be, newest)
+}
+
+// growingHistory backs up a volume four times, each time with a directory more, so that the
+// last snapshot needs trees from every older one's packs, which a prune then repacks.
+func growingHistory(t *testing.T) (storage.Backend, *snapshot.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
 	be, err := localfs.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -395,29 +418,60 @@ func TestAPruneAfterAKilledOneLeavesNoIndexOfRemovedPacks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	killed, err := repository.Open(ctx, keepIndexFiles{be}, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pruner.Prune(ctx, killed, pruner.Options{Policy: retention.Policy{Last: 1}}); err == nil {
-		t.Fatal("the prune went on after failing to remove the old index files")
-	}
-	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plan.PacksUnindexed == 0 {
-		t.Fatal("the second prune found none of the packs the first one dropped from the index")
-	}
+	return be, newest
+}
+
+// intactAfter is what a user checks after a prune: verify passes, every stored pack is
+// indexed and every indexed one stored, and the kept snapshot restores.
+func intactAfter(t *testing.T, be storage.Backend, kept *snapshot.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
 	r := open(t, be)
 	rep, err := checker.Check(ctx, r, checker.Options{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rep.OK() || rep.Packs != countPacks(t, be) {
-		t.Fatalf("verify after a killed prune and the next one: %d packs indexed, %d stored, problems %v", rep.Packs, countPacks(t, be), rep.Problems)
+		t.Fatalf("verify: %d packs indexed, %d stored, problems %v", rep.Packs, countPacks(t, be), rep.Problems)
 	}
-	if _, err := restorer.Restore(ctx, r, newest.Tree, filepath.Join(t.TempDir(), "r"), restorer.Options{}); err != nil {
+	if _, err := restorer.Restore(ctx, r, kept.Tree, filepath.Join(t.TempDir(), "r"), restorer.Options{}); err != nil {
 		t.Fatalf("the kept snapshot: %v", err)
 	}
+}
+
+// Index files put back from an old copy (or left behind by a prune killed midway, before
+// prune replaced such files again) list packs a prune removed, beside the current index that finds the same trees in the packs
+// they were repacked into: verify reports the missing packs, and the next prune takes them
+// out of the index, since what they held is stored elsewhere.
+func TestPruneTakesPacksNoLongerStoredOutOfTheIndex(t *testing.T) {
+	ctx := context.Background()
+	be, newest := growingHistory(t)
+	old := map[string][]byte{}
+	_ = be.List(ctx, "index/", func(name string, _ int64) error {
+		data, err := be.Get(ctx, name, 1<<30)
+		old[name] = data
+		return err
+	})
+	// Two prunes: the index file the second writes no longer names the old files as replaced.
+	for range 2 {
+		if _, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range old {
+		if err := be.Put(ctx, name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := checker.Check(ctx, open(t, be), checker.Options{}); err != nil || rep.OK() {
+		t.Fatalf("verify found nothing wrong with an index that lists removed packs: %v", err)
+	}
+	plan, err := pruner.Prune(ctx, open(t, be), pruner.Options{Policy: retention.Policy{Last: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PacksMissing == 0 {
+		t.Error("the prune reported no pack taken out of the index")
+	}
+	intactAfter(t, be, newest)
 }
