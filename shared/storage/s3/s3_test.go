@@ -2,14 +2,22 @@ package s3
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/swarmbackup/swarmbackup/shared/storage"
 	"github.com/swarmbackup/swarmbackup/shared/storage/storagetest"
 )
 
@@ -83,5 +91,58 @@ func TestUnreachableEndpointIsNamedClearly(t *testing.T) {
 	_, err = b.Get(context.Background(), "config", 1<<20)
 	if err == nil || !strings.Contains(err.Error(), "cannot reach S3 endpoint 127.0.0.1:1") {
 		t.Errorf("unreachable: %v", err)
+	}
+}
+
+// flipOnce damages the first body that passes through it: one flipped bit in transit.
+type flipOnce struct {
+	http.RoundTripper
+	done bool
+}
+
+func (f *flipOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.ContentLength > 0 && !f.done {
+		f.done = true
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		body[len(body)/2] ^= 1
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return f.RoundTripper.RoundTrip(req)
+}
+
+// The server checks what it receives against the checksum the upload names, so bytes damaged
+// on the way are refused, never stored.
+func TestBytesDamagedInTransitAreRefused(t *testing.T) {
+	cfg := labMinIO(t)
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	transport, err := minio.DefaultTransport(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaging, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Transport: &flipOnce{RoundTripper: transport},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.client = damaging
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	if err := b.Put(ctx, "data/damaged", data); err == nil {
+		t.Fatal("a body damaged in transit was stored")
+	}
+	if _, err := b.Stat(ctx, "data/damaged"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after the refused upload: %v, want no object", err)
 	}
 }
