@@ -28,14 +28,7 @@ import (
 func history(t *testing.T) (storage.Backend, []*snapshot.Snapshot, string) {
 	t.Helper()
 	ctx := context.Background()
-	be, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.OpenOrInit(ctx, be, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be, repo := newRepo(t)
 	src := t.TempDir()
 	var snaps []*snapshot.Snapshot
 	for range 4 {
@@ -56,6 +49,20 @@ func history(t *testing.T) (storage.Backend, []*snapshot.Snapshot, string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return be, snaps, src
+}
+
+// newRepo makes a repository in a temporary directory.
+func newRepo(t *testing.T) (storage.Backend, *repository.Repository) {
+	t.Helper()
+	be, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Init(context.Background(), be, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be, repo
 }
 
 func open(t *testing.T, be storage.Backend) *repository.Repository {
@@ -392,16 +399,10 @@ func TestAPruneAfterAKilledOneLeavesNoIndexOfRemovedPacks(t *testing.T) {
 func growingHistory(t *testing.T) (storage.Backend, *snapshot.Snapshot) {
 	t.Helper()
 	ctx := context.Background()
-	be, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Init(ctx, be, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be, repo := newRepo(t)
 	src := t.TempDir()
 	var newest *snapshot.Snapshot
+	var err error
 	for gen := range 4 {
 		for i := range 3 {
 			data := make([]byte, 50<<10)

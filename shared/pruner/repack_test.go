@@ -12,11 +12,9 @@ import (
 	"github.com/swarmbackup/swarmbackup/shared/backup"
 	"github.com/swarmbackup/swarmbackup/shared/checker"
 	"github.com/swarmbackup/swarmbackup/shared/pruner"
-	"github.com/swarmbackup/swarmbackup/shared/repository"
 	"github.com/swarmbackup/swarmbackup/shared/restorer"
 	"github.com/swarmbackup/swarmbackup/shared/retention"
 	"github.com/swarmbackup/swarmbackup/shared/snapshot"
-	"github.com/swarmbackup/swarmbackup/shared/storage/localfs"
 )
 
 // Forgetting a snapshot whose files are mixed in packs with files still kept frees nothing
@@ -25,14 +23,7 @@ import (
 // of each compartment (the shared one, a node's own).
 func TestPruneRepacksPartlyUsedPacksAndGivesTheSpaceBack(t *testing.T) {
 	ctx := context.Background()
-	be, err := localfs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := repository.Init(ctx, be, "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
+	be, repo := newRepo(t)
 	// Two volumes of 6 MiB in 60 files; half the files of each are then deleted.
 	sources := map[string]backup.Source{}
 	for _, scope := range []string{snapshot.ScopeCluster, snapshot.ScopeNode} {
