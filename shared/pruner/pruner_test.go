@@ -441,9 +441,10 @@ func intactAfter(t *testing.T, be storage.Backend, kept *snapshot.Snapshot) {
 }
 
 // Index files put back from an old copy (or left behind by a prune killed midway, before
-// prune replaced such files again) list packs a prune removed, beside the current index that finds the same trees in the packs
-// they were repacked into: verify reports the missing packs, and the next prune takes them
-// out of the index, since what they held is stored elsewhere.
+// prune replaced such files again) list packs a prune removed, beside the current index,
+// which finds the same trees in the packs they were repacked into: verify reports the
+// missing packs, and the next prune takes them out of the index, after which reads find the
+// trees where they are.
 func TestPruneTakesPacksNoLongerStoredOutOfTheIndex(t *testing.T) {
 	ctx := context.Background()
 	be, newest := growingHistory(t)
