@@ -90,13 +90,6 @@ func runPrune(ctx context.Context, dockerCli command.Cli, opts pruneOptions) err
 		if plan.PacksUnindexed > 0 {
 			fmt.Fprintf(w, "%s %d pack(s) that no index lists (left by interrupted backups), %s\n", verb, plan.PacksUnindexed, units.BytesSize(float64(plan.BytesUnindexed)))
 		}
-		if plan.PacksMissing > 0 {
-			took := "took"
-			if opts.dryRun {
-				took = "would take"
-			}
-			fmt.Fprintf(w, "%s %d pack(s) that storage no longer holds out of the index; run verify to see whether a backup needed them\n", took, plan.PacksMissing)
-		}
 		if plan.PacksRepacked > 0 {
 			fmt.Fprintf(w, "%s %d partly used pack(s), %s, after copying the %s still needed into new packs\n", verb, plan.PacksRepacked, units.BytesSize(float64(plan.BytesRepackFreed)), units.BytesSize(float64(plan.BytesRepacked)))
 		}

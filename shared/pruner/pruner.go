@@ -50,10 +50,6 @@ type Plan struct {
 	// killed before they wrote their index; they are removed too.
 	PacksUnindexed int   `json:"packs_unindexed"`
 	BytesUnindexed int64 `json:"bytes_unindexed"`
-	// PacksMissing counts packs the index listed that storage does not hold (named by an
-	// index file a killed prune left behind, say), taken out of the index: what they held
-	// that is stored in other packs is read from those again.
-	PacksMissing int `json:"packs_missing,omitempty"`
 	// KeepSets and ForgetSets are the backup sets kept and forgotten, each with all its
 	// snapshots (listed in Keep and Forget).
 	KeepSets   []*backupset.Set `json:"keep_sets,omitempty"`
@@ -207,21 +203,6 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 		return plan, forget(ctx, repo, plan.Forget)
 	}
 
-	// What storage holds is compared with the index only when every index file was read:
-	// one that was not may be the very one that lists a pack.
-	var stored map[repository.ID]int64
-	if len(repo.IndexProblems()) == 0 {
-		if stored, err = repo.StoredPacks(ctx); err != nil {
-			return nil, err
-		}
-		// Before the trees are read: a pack the index still lists after its removal would
-		// send their reads to it.
-		forgotten, err := repo.ForgetMissingPacks(ctx, stored)
-		if err != nil {
-			return nil, err
-		}
-		plan.PacksMissing = len(forgotten)
-	}
 	used, err := usedBlobs(ctx, repo, plan.Keep)
 	if err != nil {
 		return nil, err
@@ -238,13 +219,20 @@ func Prune(ctx context.Context, repo *repository.Repository, opts Options) (*Pla
 	}
 	repack := plan.pickRepacks(packs, usages, opts.MaxUnused)
 	// Under the exclusive lock no backup is running: a pack no index lists belongs to none
-	// that can still write its index.
+	// that can still write its index. Unless an index file could not be read, which may be
+	// the very one that lists it.
 	var unindexed []repository.ID
-	for id, size := range stored {
-		if _, ok := packs[id]; !ok {
-			unindexed = append(unindexed, id)
-			plan.PacksUnindexed++
-			plan.BytesUnindexed += size
+	if len(repo.IndexProblems()) == 0 {
+		stored, err := repo.StoredPacks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for id, size := range stored {
+			if _, ok := packs[id]; !ok {
+				unindexed = append(unindexed, id)
+				plan.PacksUnindexed++
+				plan.BytesUnindexed += size
+			}
 		}
 	}
 	if opts.DryRun {
