@@ -35,6 +35,3 @@ func TestChunkBoundariesDependOnTheRepositorysKey(t *testing.T) {
 		t.Errorf("two repositories cut the same file into the same chunk sizes: %v", a)
 	}
 }
-
-// Chunk boundaries depend on the repository's key, so what an overwrite costs varies from
-// one repository to the next: the test takes the mean over several.
