@@ -43,6 +43,11 @@ type Backend struct {
 
 // New returns a backend for cfg. It does not contact the endpoint.
 func New(cfg Config) (*Backend, error) {
+	return newBackend(cfg, nil)
+}
+
+// newBackend is New with every request passing through wrap, when it is not nil.
+func newBackend(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*Backend, error) {
 	transport, err := minio.DefaultTransport(cfg.Secure)
 	if err != nil {
 		return nil, err
@@ -51,6 +56,10 @@ func New(cfg Config) (*Backend, error) {
 	transport.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	transport.ResponseHeaderTimeout = 2 * time.Minute
 	transport.MaxIdleConnsPerHost = 16
+	var rt http.RoundTripper = transport
+	if wrap != nil {
+		rt = wrap(transport)
+	}
 	var creds *credentials.Credentials
 	if cfg.AccessKey != "" || cfg.SecretKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
@@ -61,7 +70,7 @@ func New(cfg Config) (*Backend, error) {
 		Creds:      creds,
 		Secure:     cfg.Secure,
 		Region:     cfg.Region,
-		Transport:  transport,
+		Transport:  rt,
 		MaxRetries: 4,
 		// Checksums travel as trailers, computed while the body streams.
 		TrailingHeaders: true,
