@@ -184,28 +184,7 @@ func scale(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(os.Stderr, "bench: %-12s %-8s %7.1fs %5d MiB RSS\n", p.name, "restore", s.seconds, s.rssKiB>>10)
 	}
 
-	ours := res["swarmbackup"]
-	best := func(pick func(*results) []sample) string {
-		var fastest float64
-		for _, p := range ps {
-			if r := res[p.name]; p.name != "swarmbackup" && len(pick(r)) > 0 && (fastest == 0 || seconds(pick(r)) < fastest) {
-				fastest = seconds(pick(r))
-			}
-		}
-		if fastest == 0 {
-			return "na"
-		}
-		return fmt.Sprintf("%.2f", fastest/seconds(pick(ours)))
-	}
-	var peerRSS int64
-	for _, p := range ps {
-		if p.name != "swarmbackup" && (peerRSS == 0 || peakRSS(res[p.name]) < peerRSS) {
-			peerRSS = peakRSS(res[p.name])
-		}
-	}
-	line := fmt.Sprintf("scale: files=%d full_vs_best=%s incr_vs_best=%s restore_vs_best=%s rss_mib=%d peer_rss_mib=%d", *files,
-		best(func(r *results) []sample { return r.full }), best(func(r *results) []sample { return r.incr }),
-		best(func(r *results) []sample { return r.restore }), peakRSS(ours)>>10, peerRSS>>10)
+	line := scaleLine(*files, ps, res)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## A million files\n\n`make bench-scale`, %s, on %s: %d small files (64 B to 8 KiB of text, %d per directory, four levels deep) and %d random files of %d MiB; then 1%% of the small files rewritten, added or deleted. One run (each step takes minutes; the machine is shared and noisy); the tools take turns, with writeback settled before each step; restores are checked by file count and sizes.\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), *files, scaleLeaf, scaleLargeFiles, scaleLargeSize>>20)
@@ -220,6 +199,39 @@ func scale(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Println(line)
 	return nil
+}
+
+// scaleLine is the run's final line: each ratio is the fastest other tool's time over ours,
+// "na" where either side did not run (PEERS left one out).
+func scaleLine(files int, ps []peer, res map[string]*results) string {
+	ours := res["swarmbackup"]
+	best := func(pick func(*results) []sample) string {
+		var fastest float64
+		for _, p := range ps {
+			if r := res[p.name]; p.name != "swarmbackup" && len(pick(r)) > 0 && (fastest == 0 || seconds(pick(r)) < fastest) {
+				fastest = seconds(pick(r))
+			}
+		}
+		if fastest == 0 || ours == nil || len(pick(ours)) == 0 {
+			return "na"
+		}
+		return fmt.Sprintf("%.2f", fastest/seconds(pick(ours)))
+	}
+	mib := func(r *results) string {
+		if r == nil {
+			return "na"
+		}
+		return fmt.Sprint(peakRSS(r) >> 10)
+	}
+	var lowest *results
+	for _, p := range ps {
+		if r := res[p.name]; p.name != "swarmbackup" && (lowest == nil || peakRSS(r) < peakRSS(lowest)) {
+			lowest = r
+		}
+	}
+	return fmt.Sprintf("scale: files=%d full_vs_best=%s incr_vs_best=%s restore_vs_best=%s rss_mib=%s peer_rss_mib=%s", files,
+		best(func(r *results) []sample { return r.full }), best(func(r *results) []sample { return r.incr }),
+		best(func(r *results) []sample { return r.restore }), mib(ours), mib(lowest))
 }
 
 // sameShape checks that every regular file below want exists below got with its size, and
