@@ -502,34 +502,41 @@ func render(ps []peer, res map[string]*results, runs int) rendered {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d MiB | %.0f MiB | %s |\n", p.name, spread(r.full), incr, restore,
 			peakRSS(r)>>10, mib(medianInt(r.bucketFull)), upload)
 	}
-	ours := res["swarmbackup"]
-	ratio := func(peer string, pick func(*results) []sample) string {
-		r, ok := res[peer]
-		if !ok || len(pick(r)) == 0 || len(pick(ours)) == 0 {
-			return "na"
-		}
-		return fmt.Sprintf("%.2f", seconds(pick(r))/seconds(pick(ours)))
-	}
 	full := func(r *results) []sample { return r.full }
-	best := func(names []string, pick func(*results) []sample) string {
-		var fastest float64
-		for _, n := range names {
-			if r, ok := res[n]; ok && len(pick(r)) > 0 && (fastest == 0 || seconds(pick(r)) < fastest) {
-				fastest = seconds(pick(r))
-			}
-		}
-		if fastest == 0 {
-			return "na"
-		}
-		return fmt.Sprintf("%.2f", fastest/seconds(pick(ours)))
-	}
-	line := fmt.Sprintf("bench: full_vs_tar=%s full_vs_kopia=%s full_vs_restic=%s incr_vs_best=%s restore_vs_best=%s rss_mib=%d",
-		ratio("tar+zstd", full), ratio("kopia", full), ratio("restic", full),
-		best([]string{"restic", "kopia"}, func(r *results) []sample { return r.incr }),
-		best([]string{"restic", "kopia", "tar+zstd"}, func(r *results) []sample { return r.restore }),
-		peakRSS(ours)>>10)
+	line := fmt.Sprintf("bench: full_vs_tar=%s full_vs_kopia=%s full_vs_restic=%s incr_vs_best=%s restore_vs_best=%s rss_mib=%s",
+		speedup(res, []string{"tar+zstd"}, full), speedup(res, []string{"kopia"}, full), speedup(res, []string{"restic"}, full),
+		speedup(res, []string{"restic", "kopia"}, func(r *results) []sample { return r.incr }),
+		speedup(res, []string{"restic", "kopia", "tar+zstd"}, func(r *results) []sample { return r.restore }),
+		peakMiB(res["swarmbackup"]))
 	fmt.Fprintf(&b, "\nRatios are the peer's time divided by swarmbackup's (above 1: swarmbackup is faster).\n\n```\n%s\n```\n", line)
 	return rendered{markdown: b.String(), line: line}
+}
+
+// speedup is the fastest of the others' median times over swarmbackup's, as the final lines
+// print it: "na" where either side has no sample (PEERS left it out).
+func speedup(res map[string]*results, others []string, pick func(*results) []sample) string {
+	ours, ok := res["swarmbackup"]
+	if !ok || len(pick(ours)) == 0 {
+		return "na"
+	}
+	var fastest float64
+	for _, n := range others {
+		if r, ok := res[n]; ok && len(pick(r)) > 0 && (fastest == 0 || seconds(pick(r)) < fastest) {
+			fastest = seconds(pick(r))
+		}
+	}
+	if fastest == 0 {
+		return "na"
+	}
+	return fmt.Sprintf("%.2f", fastest/seconds(pick(ours)))
+}
+
+// peakMiB is a tool's peak RSS in MiB, "na" for one that did not run.
+func peakMiB(r *results) string {
+	if r == nil {
+		return "na"
+	}
+	return fmt.Sprint(peakRSS(r) >> 10)
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

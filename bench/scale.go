@@ -204,34 +204,22 @@ func scale(ctx context.Context, e *env, args []string) error {
 // scaleLine is the run's final line: each ratio is the fastest other tool's time over ours,
 // "na" where either side did not run (PEERS left one out).
 func scaleLine(files int, ps []peer, res map[string]*results) string {
-	ours := res["swarmbackup"]
-	best := func(pick func(*results) []sample) string {
-		var fastest float64
-		for _, p := range ps {
-			if r := res[p.name]; p.name != "swarmbackup" && len(pick(r)) > 0 && (fastest == 0 || seconds(pick(r)) < fastest) {
-				fastest = seconds(pick(r))
-			}
-		}
-		if fastest == 0 || ours == nil || len(pick(ours)) == 0 {
-			return "na"
-		}
-		return fmt.Sprintf("%.2f", fastest/seconds(pick(ours)))
-	}
-	mib := func(r *results) string {
-		if r == nil {
-			return "na"
-		}
-		return fmt.Sprint(peakRSS(r) >> 10)
-	}
+	var others []string
 	var lowest *results
 	for _, p := range ps {
-		if r := res[p.name]; p.name != "swarmbackup" && (lowest == nil || peakRSS(r) < peakRSS(lowest)) {
+		if p.name == "swarmbackup" {
+			continue
+		}
+		others = append(others, p.name)
+		if r := res[p.name]; lowest == nil || peakRSS(r) < peakRSS(lowest) {
 			lowest = r
 		}
 	}
 	return fmt.Sprintf("scale: files=%d full_vs_best=%s incr_vs_best=%s restore_vs_best=%s rss_mib=%s peer_rss_mib=%s", files,
-		best(func(r *results) []sample { return r.full }), best(func(r *results) []sample { return r.incr }),
-		best(func(r *results) []sample { return r.restore }), mib(ours), mib(lowest))
+		speedup(res, others, func(r *results) []sample { return r.full }),
+		speedup(res, others, func(r *results) []sample { return r.incr }),
+		speedup(res, others, func(r *results) []sample { return r.restore }),
+		peakMiB(res["swarmbackup"]), peakMiB(lowest))
 }
 
 // sameShape checks that every regular file below want exists below got with its size, and
